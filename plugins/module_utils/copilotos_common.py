@@ -1,0 +1,63 @@
+# -*- coding: utf-8 -*-
+# Copyright: copilotos-remediation contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Helpers shared by every copilotos module: masking, findings, errors."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Optional
+from urllib.parse import quote
+
+MASK = "********"
+
+SEVERITIES = ("critical", "medium", "low", "info")
+
+
+def secret_forms(secrets: Iterable[Optional[str]]) -> list[str]:
+    """Every form in which a secret could leak: plain and percent-encoded.
+
+    Longest first, so a replacement never leaves a tail of a longer secret.
+    Empty or very short values are ignored: masking one character would
+    destroy the text without protecting anything.
+    """
+    forms: set[str] = set()
+    for value in secrets:
+        if not value or len(value) < 3:
+            continue
+        forms.add(value)
+        forms.add(quote(value, safe=""))
+        forms.add(quote(value, safe="!~*'()"))
+    return sorted(forms, key=len, reverse=True)
+
+
+def mask_text(text: Any, secrets: Iterable[Optional[str]]) -> str:
+    """Return ``text`` as a string with every secret form replaced by MASK."""
+    out = "" if text is None else str(text)
+    for form in secret_forms(secrets):
+        out = out.replace(form, MASK)
+    return out
+
+
+_URL_PASSWORD = re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<post>@)")
+
+
+def mask_url_passwords(text: Any) -> str:
+    """Mask any ``scheme://user:password@`` password found in free text."""
+    return _URL_PASSWORD.sub(lambda m: m.group("pre") + MASK + m.group("post"), "" if text is None else str(text))
+
+
+def finding(code: str, severity: str, message: str, **evidence: Any) -> dict[str, Any]:
+    """Build one finding with a stable ``code``.
+
+    ``severity`` is one of SEVERITIES; ``evidence`` must already be masked.
+    """
+    if severity not in SEVERITIES:
+        raise ValueError("unknown severity %r" % severity)
+    return {"code": code, "severity": severity, "message": message, "evidence": evidence}
+
+
+def one_line(text: Any, limit: int = 300) -> str:
+    """Collapse an error text to one line of bounded length."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
