@@ -1,0 +1,51 @@
+# copilotos-remediation: every entry point sets up what it needs first.
+SHELL := /bin/bash
+VENV := $(CURDIR)/.venv
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+PYTEST ?= $(VENV)/bin/pytest
+INVENTORY ?= inventory/lab
+
+.PHONY: setup lab-up lab-down lab-reset demo remediate audit test lint unit integration molecule bench clean
+
+setup:
+	@scripts/setup-toolchain.sh
+
+lab-up: setup
+	ansible-playbook -i $(INVENTORY) playbooks/lab.yml
+
+lab-down: setup
+	ansible-playbook -i $(INVENTORY) playbooks/lab.yml -e lab_state=absent
+
+lab-reset: setup
+	ansible-playbook -i $(INVENTORY) playbooks/lab.yml -e lab_reset=true
+
+demo: setup
+	@scripts/demo.sh $(INVENTORY)
+
+remediate: setup
+	ansible-playbook -i $(INVENTORY) remediate.yml
+
+audit: setup
+	ansible-playbook -i $(INVENTORY) playbooks/audit.yml
+
+lint: setup
+	@scripts/lint.sh
+
+unit: setup
+	$(PYTEST) -q tests/unit
+
+integration: setup
+	$(PYTEST) -q tests/integration
+
+molecule: setup
+	@scripts/molecule.sh
+
+test: setup
+	@scripts/test.sh
+
+bench: setup
+	bench/run
+
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache reports

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Every static gate of the project. Fails on the first gate that fails.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
+step() { echo "== lint: $*" >&2; }
+
+step yamllint
+yamllint --strict .
+
+step ruff
+ruff check library plugins tests lab/image/app scripts bench
+step mypy
+mypy plugins/module_utils plugins/filter library
+
+step ansible-playbook --syntax-check
+for pb in remediate.yml playbooks/*.yml; do
+  ansible-playbook --syntax-check -i inventory/lab "$pb" >/dev/null
+done
+
+step ansible-doc
+for mod in library/*.py; do
+  name=$(basename "$mod" .py)
+  ansible-doc -M library "$name" >/dev/null
+done
+
+step ansible-lint
+ansible-lint --offline --strict
