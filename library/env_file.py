@@ -1,0 +1,300 @@
+#!/usr/bin/python
+# Copyright: copilotos-remediation contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# ruff: noqa: E402  (Ansible module layout: the documentation strings come before the imports)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: env_file
+short_description: Manage keys of a Docker Compose env file, keeping everything else byte for byte
+description:
+  - Ensures some keys of a Docker Compose C(.env) file have given values and removes others.
+  - Lines it does not manage (comments, blank lines, order, C(export) prefixes, unknown keys, CRLF line
+    endings, a missing final newline) are kept byte for byte. A key whose current value already reads
+    as the wanted string is left as written, whatever its quoting.
+  - Values are written so Docker Compose v2 reads back exactly the given string, including C($), quotes,
+    C(#), blanks, backslashes and C(!). Plain values stay unquoted; others are single-quoted, or
+    double-quoted with C(\), C(") and C($) escaped when they contain a single quote.
+  - When a key is set more than once, the effective (last) assignment is managed and the names of the
+    duplicated keys are returned and warned about.
+  - Writes are atomic (temp file in the same directory, fsync, rename, fsync of the directory) and keep
+    the file's mode and owner. An unparseable line fails the task with its line number and nothing is
+    written.
+  - Values of O(secret_keys) and passwords inside C(scheme://user:password@) URLs are masked as
+    C(********) in the diff. No value is ever returned.
+version_added: "0.1.0"
+options:
+  path:
+    description: Path of the env file. A directory or a symbolic link is refused.
+    type: path
+    required: true
+  values:
+    description:
+      - Keys to ensure, mapped to their exact wanted string. Numbers are converted to strings;
+        booleans and nulls are refused (quote them).
+      - This option is C(no_log), because it carries passwords. Ansible therefore masks these values
+        wherever they appear in the task output, also non-secret ones; only values of keys outside
+        O(secret_keys) that are shorter than 3 characters or are numbers of up to 9 digits are left
+        visible, so they do not mask digits of paths and timestamps in the result.
+      - A value with a line break or another control character (tab excepted) is refused.
+    type: dict
+    default: {}
+  absent:
+    description: Keys to remove. Every assignment of such a key is removed.
+    type: list
+    elements: str
+    default: []
+  secret_keys:
+    description: Keys whose values (old and new, plain and percent-encoded) are masked in the diff.
+    type: list
+    elements: str
+    default: []
+  backup:
+    description:
+      - Before changing an existing file, copy it to C(<name>.<UTC timestamp>.bak) with mode C(0600).
+    type: bool
+    default: false
+  backup_dir:
+    description: Directory for backups (created with mode C(0700) if missing). Default is the file's directory.
+    type: path
+  create:
+    description:
+      - Create the file (mode C(0600) unless O(mode) is given) when it does not exist.
+      - When V(false), a missing file fails the task.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - action_common_attributes
+  - action_common_attributes.files
+  - files
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+  safe_file_operations:
+    support: full
+  vault:
+    support: none
+notes:
+  - Multi-line quoted values, bare C(KEY) lines (inherit from the environment) and YAML-style
+    lines (a colon instead of C(=)) are not supported and fail with the line number.
+  - A value that uses interpolation (C($VAR), C(${VAR})) never counts as equal to a wanted value; when
+    its key is managed it is replaced by the literal wanted string.
+  - Changing the file does not change running containers; recreate them (C(docker compose up -d)),
+    since C(docker compose restart) does not re-read env files.
+author:
+  - copilotos-remediation contributors
+"""
+
+EXAMPLES = r"""
+- name: env_file | Point REDIS_URL at the redis service with the real password
+  env_file:
+    path: /opt/copilotos/.env.production
+    values:
+      REDIS_URL: "{{ copilotos_env_redis_url }}"  # password percent-encoded, host "redis"
+      REDIS_PASSWORD: "{{ copilotos_redis_password }}"
+      DB_MAX_POOL_SIZE: "50"
+    secret_keys: [REDIS_PASSWORD]
+    backup: true
+    mode: "0600"
+  no_log: true
+
+- name: env_file | Remove an obsolete key
+  env_file:
+    path: /opt/copilotos/.env.production
+    absent: [LEGACY_REDIS_HOST]
+"""
+
+RETURN = r"""
+changed_keys:
+  description: Names of the keys added, updated or removed (sorted).
+  returned: always
+  type: list
+  elements: str
+  sample: [DB_MAX_POOL_SIZE, REDIS_URL]
+added_keys:
+  description: Names of the keys appended to the file.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+updated_keys:
+  description: Names of the existing keys whose value was rewritten.
+  returned: always
+  type: list
+  elements: str
+  sample: [REDIS_URL]
+removed_keys:
+  description: Names of the keys removed.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+duplicates:
+  description: Names of keys assigned more than once in the original file.
+  returned: always
+  type: list
+  elements: str
+  sample: [REDIS_URL]
+backup_file:
+  description: Path of the backup made before the change, null when none was made.
+  returned: always
+  type: str
+  sample: /opt/copilotos/.env.production.20250930T201900Z.bak
+diff:
+  description: Before and after text with secret values and URL passwords masked.
+  returned: when diff mode is on
+  type: dict
+"""
+
+import os
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.copilotos_common import one_line
+from ansible.module_utils.copilotos_env import (
+    EnvParseError,
+    EnvValueError,
+    atomic_write,
+    make_backup,
+    mask_env,
+    parse_env,
+    read_env_bytes,
+    serialize,
+    update_env,
+)
+
+
+def wanted_values(module: AnsibleModule) -> dict[str, str]:
+    out = {}
+    for key, value in module.params["values"].items():
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            module.fail_json(msg="values.%s must be a string (quote it in YAML)" % key)
+        out[str(key)] = str(value)
+    return out
+
+
+def keep_usable_output(module: AnsibleModule) -> None:
+    """Stop no_log from masking trivially non-secret values everywhere.
+
+    Ansible masks every value of ``values`` in every output string, so a
+    value such as ``10`` would turn the backup timestamp into ``********``.
+    Values of keys outside ``secret_keys`` that are shorter than 3 characters
+    or are short numbers are dropped from that list (``mask_text`` ignores
+    values that short too); a value also used by a secret key never is.
+    """
+    secret_keys = set(module.params["secret_keys"])
+    raw = module.params["values"]
+    keep = {str(v) for k, v in raw.items() if k in secret_keys}
+    for key, value in raw.items():
+        text = str(value)
+        trivial = len(text) < 3 or (text.isdigit() and len(text) <= 9)
+        if key not in secret_keys and trivial and text not in keep:
+            module.no_log_values.discard(text)
+
+
+def run(module: AnsibleModule) -> dict[str, Any]:
+    params = module.params
+    path = params["path"]
+    if os.path.islink(path):
+        target = os.readlink(path)
+        module.fail_json(
+            msg="%s is a symbolic link (to %s); refusing to replace it, give the real path" % (path, target)
+        )
+    if os.path.isdir(path):
+        module.fail_json(msg="%s is a directory, not an env file" % path)
+    exists = os.path.exists(path)
+    if not exists and not params["create"]:
+        module.fail_json(msg="%s does not exist (set create: true to create it)" % path)
+    if not exists and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        module.fail_json(msg="the directory of %s does not exist" % path)
+    data = b""
+    try:
+        data = read_env_bytes(path) if exists else b""
+        text = data.decode("utf-8")
+    except OSError as exc:
+        module.fail_json(msg="cannot read %s: %s" % (path, one_line(exc.strerror or exc.__class__.__name__)))
+    except UnicodeDecodeError as exc:
+        module.fail_json(msg="%s is not UTF-8 text (byte %d); nothing written" % (path, exc.start))
+    values = wanted_values(module)
+    try:
+        env = parse_env(text)
+        result = update_env(env, values, params["absent"])
+    except EnvParseError as exc:
+        module.fail_json(msg="%s: %s; nothing written" % (path, exc), line=exc.lineno)
+    except EnvValueError as exc:
+        module.fail_json(msg="%s: %s; nothing written" % (path, exc))
+    new_text = serialize(result.env)
+    changed = new_text != text or not exists
+    out: dict[str, Any] = {
+        "changed_keys": result.changed_keys,
+        "added_keys": result.added,
+        "updated_keys": result.updated,
+        "removed_keys": result.removed,
+        "duplicates": result.duplicates,
+        "backup_file": None,
+    }
+    if result.duplicates:
+        module.warn(
+            "%s sets these keys more than once; the last assignment is the effective and managed one: %s"
+            % (path, ", ".join(result.duplicates))
+        )
+    if module._diff:
+        secret_keys = params["secret_keys"]
+        secrets = [v for k, v in values.items() if k in secret_keys]
+        secrets += [line.value.text for line in env.lines if line.key in secret_keys and line.value]
+        out["diff"] = {
+            "before": mask_env(env, secret_keys, secrets) if exists else "",
+            "after": mask_env(result.env, secret_keys, secrets),
+            "before_header": path if exists else "%s (absent)" % path,
+            "after_header": path,
+        }
+    if changed and not module.check_mode:
+        try:
+            if exists and params["backup"]:
+                out["backup_file"] = make_backup(path, data, params["backup_dir"])
+            stat = os.stat(path) if exists else None
+            atomic_write(
+                path,
+                new_text.encode("utf-8"),
+                mode=(stat.st_mode & 0o7777) if stat else 0o600,
+                uid=stat.st_uid if stat else None,
+                gid=stat.st_gid if stat else None,
+            )
+        except OSError as exc:
+            module.fail_json(
+                msg="cannot write %s: %s" % (path, one_line(exc.strerror or exc.__class__.__name__)), **out
+            )
+    if exists or not module.check_mode:
+        changed = module.set_fs_attributes_if_different(module.load_file_common_arguments(params), changed)
+    count = len(result.changed_keys)
+    out["msg"] = ("%d key(s) changed in %s" % (count, path)) if count else ("%s already as wanted" % path)
+    out["changed"] = changed
+    return out
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            values=dict(type="dict", default={}, no_log=True),
+            absent=dict(type="list", elements="str", default=[]),
+            secret_keys=dict(type="list", elements="str", default=[], no_log=False),
+            backup=dict(type="bool", default=False),
+            backup_dir=dict(type="path"),
+            create=dict(type="bool", default=False),
+        ),
+        add_file_common_args=True,
+        supports_check_mode=True,
+    )
+    keep_usable_output(module)
+    module.exit_json(**run(module))
+
+
+if __name__ == "__main__":
+    main()
