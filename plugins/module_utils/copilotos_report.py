@@ -1,0 +1,683 @@
+# Copyright: copilotos-remediation contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Build, render and write the per-host diagnosis reports and the run index.
+
+Pure helpers first (validation, secret detection, masking, enrichment from the
+findings catalogue, the report document, the summary), rendering with jinja2
+next, and the file I/O last (``write_reports``: run directory 0700, files 0600
+written atomically, ``index.html`` regenerated from every ``<host>.json`` of
+the run directory under a file lock, the ``latest`` link).
+
+The report document is described in ``docs/report-schema.md``
+(``schema_version`` 1).
+"""
+
+from __future__ import annotations
+
+import datetime
+import fcntl
+import glob
+import html
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from typing import Any
+
+from ansible.module_utils.copilotos_common import MASK, SEVERITIES, mask_url_passwords, secret_forms
+
+try:
+    import jinja2
+
+    HAS_JINJA2 = True
+except ImportError:  # pragma: no cover - jinja2 ships with ansible-core on the controller
+    HAS_JINJA2 = False
+
+try:
+    import yaml
+
+    HAS_YAML = True
+except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
+    HAS_YAML = False
+
+SCHEMA_VERSION = 1
+SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+FAIL_ON = ("critical", "medium", "low", "never")
+MODES = ("audit", "remediate", "rollback")
+RESULTS = ("compliant", "remediated", "findings", "failed", "rolled_back")
+VERIFY_VALUES = ("passed", "failed", "skipped")
+VERIFY_ORDER = ("redis_auth", "mongo_ping", "health", "cors", "burst", "logs", "container_env")
+CATALOGUE_FIELDS = ("id", "severity", "title", "check", "fix")
+UNKNOWN_CODE = "UNKNOWN_FINDING"
+ROLLED_BACK_CODE = "ROLLED_BACK"
+AREA_LABELS = {
+    "redis": "Redis",
+    "cors": "CORS",
+    "timeouts": "SAPTIVA timeouts",
+    "mongodb": "MongoDB",
+    "rate_limit": "Rate limit",
+    "containers": "Containers",
+    "api": "API",
+    "logs": "API logs",
+    "files": "Files",
+    "drift": "Configuration drift",
+    "run": "Run outcome",
+}
+_CODE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_SAFE_HOST = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class ReportError(Exception):
+    """A report cannot be built or written; the message names why and where."""
+
+
+# --------------------------------------------------------------------------
+# Catalogue
+# --------------------------------------------------------------------------
+
+
+def catalogue_errors(data: Any) -> list[str]:
+    """Problems of a loaded catalogue document (empty when it is valid)."""
+    if not isinstance(data, dict) or not isinstance(data.get("findings"), list):
+        return ["the catalogue must be a mapping with a 'findings' list"]
+    errors = []
+    seen: set[str] = set()
+    for index, entry in enumerate(data["findings"]):
+        where = "findings[%d]" % index
+        if not isinstance(entry, dict):
+            errors.append("%s is not a mapping" % where)
+            continue
+        where = "%s (%s)" % (where, entry.get("id", "?"))
+        for field in CATALOGUE_FIELDS:
+            value = entry.get(field)
+            if not isinstance(value, str) or not value.strip():
+                errors.append("%s: field %r is missing or empty" % (where, field))
+        code = entry.get("id")
+        if isinstance(code, str):
+            if not _CODE.match(code):
+                errors.append("%s: id is not UPPER_SNAKE" % where)
+            if code in seen:
+                errors.append("%s: duplicate id" % where)
+            seen.add(code)
+        if entry.get("severity") not in SEVERITIES:
+            errors.append("%s: severity must be one of %s" % (where, ", ".join(SEVERITIES)))
+    return errors
+
+
+def load_catalogue(path: str) -> dict[str, dict[str, Any]]:
+    """Load and validate the findings catalogue; return it keyed by id."""
+    if not HAS_YAML:
+        raise ReportError("PyYAML is needed to read the findings catalogue")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except OSError as exc:
+        raise ReportError("cannot read the findings catalogue %s: %s" % (path, exc.strerror)) from None
+    except yaml.YAMLError as exc:
+        raise ReportError("the findings catalogue %s is not valid YAML: %s" % (path, exc)) from None
+    errors = catalogue_errors(data)
+    if errors:
+        raise ReportError("invalid findings catalogue %s: %s" % (path, "; ".join(errors[:5])))
+    return {entry["id"]: entry for entry in data["findings"]}
+
+
+# --------------------------------------------------------------------------
+# The run record (copilotos_run)
+# --------------------------------------------------------------------------
+
+
+def _check_type(errors: list[str], run: dict[str, Any], key: str, kinds: tuple[type, ...], label: str) -> None:
+    if key in run and run[key] is not None and not isinstance(run[key], kinds):
+        errors.append("run.%s must be %s" % (key, label))
+
+
+def run_errors(run: Any) -> list[str]:
+    """Problems of a ``copilotos_run`` record against the documented shape."""
+    if not isinstance(run, dict):
+        return ["run must be a mapping (the copilotos_run fact)"]
+    errors: list[str] = []
+    host = run.get("host")
+    if not isinstance(host, str) or not host.strip():
+        errors.append("run.host must be a non-empty string")
+    if run.get("mode") not in MODES:
+        errors.append("run.mode must be one of %s" % ", ".join(MODES))
+    if run.get("result") not in RESULTS:
+        errors.append("run.result must be one of %s" % ", ".join(RESULTS))
+    for key in ("started", "finished", "user", "project_dir", "compose_project", "failure", "backup_path"):
+        _check_type(errors, run, key, (str,), "a string or null")
+    for key in ("check_mode", "override_changed", "recreated"):
+        _check_type(errors, run, key, (bool,), "a boolean")
+    for key in ("containers", "findings", "changed_keys", "history"):
+        _check_type(errors, run, key, (list,), "a list")
+    _check_type(errors, run, "verification", (dict,), "a mapping")
+    for index, item in enumerate(run.get("containers") or []):
+        if not isinstance(item, dict):
+            errors.append("run.containers[%d] must be a mapping" % index)
+    for index, item in enumerate(run.get("findings") or []):
+        if not isinstance(item, dict) or not isinstance(item.get("code"), str) or not item["code"]:
+            errors.append("run.findings[%d] must be a mapping with a code" % index)
+            continue
+        severity = item.get("severity")
+        if severity is not None and severity not in SEVERITIES:
+            errors.append("run.findings[%d].severity must be one of %s" % (index, ", ".join(SEVERITIES)))
+        if item.get("evidence") is not None and not isinstance(item["evidence"], dict):
+            errors.append("run.findings[%d].evidence must be a mapping" % index)
+    for index, item in enumerate(run.get("changed_keys") or []):
+        if not isinstance(item, str):
+            errors.append("run.changed_keys[%d] must be a key name" % index)
+    for index, item in enumerate(run.get("history") or []):
+        if not isinstance(item, dict):
+            errors.append("run.history[%d] must be a mapping" % index)
+    for step, value in (run.get("verification") or {}).items():
+        if value is not None and value not in VERIFY_VALUES:
+            errors.append("run.verification.%s must be one of %s" % (step, ", ".join(VERIFY_VALUES)))
+    return errors
+
+
+def secret_paths(value: Any, secrets: Iterable[str | None], path: str = "run") -> list[str]:
+    """Paths (``run.findings[0].evidence.url``) of strings holding a secret.
+
+    Plain and percent-encoded forms count, in values and in mapping keys. The
+    paths name where, never what.
+    """
+    forms = secret_forms(secrets)
+    if not forms:
+        return []
+    found: list[str] = []
+
+    def walk(item: Any, where: str) -> None:
+        if isinstance(item, dict):
+            for key, sub in item.items():
+                if any(form in str(key) for form in forms):
+                    found.append("%s (a key)" % where)
+                    walk(sub, "%s[...]" % where)
+                else:
+                    walk(sub, "%s.%s" % (where, key))
+        elif isinstance(item, (list, tuple)):
+            for index, sub in enumerate(item):
+                walk(sub, "%s[%d]" % (where, index))
+        elif item is not None and not isinstance(item, (bool, int, float)):
+            text = str(item)
+            if any(form in text for form in forms):
+                found.append(where)
+        elif isinstance(item, (int, float)) and not isinstance(item, bool):
+            if str(item) in forms:
+                found.append(where)
+
+    walk(value, path)
+    return found
+
+
+def mask_tree(value: Any) -> Any:
+    """Copy of ``value`` with every ``scheme://user:password@`` password masked."""
+    if isinstance(value, dict):
+        return {mask_url_passwords(key): mask_tree(sub) for key, sub in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_tree(sub) for sub in value]
+    if isinstance(value, str):
+        return mask_url_passwords(value)
+    return value
+
+
+def safe_host_name(host: str) -> str:
+    """A file-name-safe form of an inventory host name."""
+    name = _SAFE_HOST.sub("_", host).lstrip(".")
+    return name or "host"
+
+
+# --------------------------------------------------------------------------
+# The report document
+# --------------------------------------------------------------------------
+
+
+def _severity_key(item: dict[str, Any]) -> tuple[int, str]:
+    return (SEVERITY_RANK.get(item.get("severity", "info"), len(SEVERITIES)), str(item.get("code", "")))
+
+
+def enrich_findings(
+    findings: list[dict[str, Any]], catalogue: dict[str, dict[str, Any]], warnings: list[str]
+) -> list[dict[str, Any]]:
+    """Findings with catalogue title/check/fix/area, sorted by severity (stable)."""
+    fallback = catalogue.get(UNKNOWN_CODE, {"severity": "medium", "title": "", "check": "", "fix": "", "area": "run"})
+    out = []
+    for item in findings:
+        code = item["code"]
+        entry = catalogue.get(code)
+        if entry is None:
+            warnings.append("finding code %s is not in the findings catalogue" % code)
+        source = entry or fallback
+        severity = item.get("severity") or source["severity"]
+        out.append(
+            {
+                "code": code,
+                "severity": severity,
+                "title": source["title"] if entry else code,
+                "message": str(item.get("message") or source["title"]),
+                "evidence": item.get("evidence") or {},
+                "check": source["check"],
+                "fix": source["fix"],
+                "area": source.get("area", "run"),
+                "catalogued": entry is not None,
+            }
+        )
+    return sorted(out, key=_severity_key)
+
+
+def count_by_severity(findings: list[dict[str, Any]]) -> dict[str, int]:
+    counts = dict.fromkeys(SEVERITIES, 0)
+    for item in findings:
+        counts[item["severity"]] = counts.get(item["severity"], 0) + 1
+    return counts
+
+
+def action_plan(findings: list[dict[str, Any]], host: str, remediable: bool) -> list[dict[str, Any]]:
+    """One step per area, in the order of the most severe finding of each area."""
+    steps: list[dict[str, Any]] = []
+    by_area: dict[str, dict[str, Any]] = {}
+    for item in findings:
+        step = by_area.get(item["area"])
+        if step is None:
+            step = {
+                "area": item["area"],
+                "title": AREA_LABELS.get(item["area"], item["area"]),
+                "severity": item["severity"],
+                "codes": [],
+                "fixes": [],
+            }
+            by_area[item["area"]] = step
+            steps.append(step)
+        if item["code"] not in step["codes"]:
+            step["codes"].append(item["code"])
+        if item["fix"] not in step["fixes"]:
+            step["fixes"].append(item["fix"])
+    for number, step in enumerate(steps, 1):
+        step["step"] = number
+    if steps and remediable:
+        steps.append(
+            {
+                "step": len(steps) + 1,
+                "area": "run",
+                "title": "Apply and verify",
+                "severity": steps[0]["severity"],
+                "codes": [],
+                "fixes": [
+                    "Run `ansible-playbook remediate.yml --limit %s` (first with `--check --diff` to preview), "
+                    "then run this audit again: it exits 0 when nothing at or above the alert level remains." % host
+                ],
+            }
+        )
+    return steps
+
+
+def verification_rows(verification: dict[str, Any]) -> list[dict[str, str]]:
+    names = [name for name in VERIFY_ORDER if name in verification]
+    names += sorted(name for name in verification if name not in VERIFY_ORDER)
+    return [{"step": name, "result": verification[name] or "skipped"} for name in names]
+
+
+def overall_verification(run: dict[str, Any]) -> str:
+    """rolled_back, failed, passed, skipped or not_run for the whole run."""
+    if run.get("result") == "rolled_back":
+        return "rolled_back"
+    values = [value for value in (run.get("verification") or {}).values() if value]
+    if "failed" in values or run.get("result") == "failed":
+        return "failed"
+    if "passed" in values:
+        return "passed"
+    return "skipped" if values else "not_run"
+
+
+def is_audit(run: dict[str, Any]) -> bool:
+    return bool(run.get("check_mode")) or run.get("mode") == "audit"
+
+
+def fail_count(counts: dict[str, int], fail_on: str) -> int:
+    """Findings at or above ``fail_on`` (0 for ``never``)."""
+    if fail_on == "never":
+        return 0
+    limit = SEVERITY_RANK[fail_on]
+    return sum(count for severity, count in counts.items() if SEVERITY_RANK.get(severity, 99) <= limit)
+
+
+def build_report(
+    run: dict[str, Any],
+    catalogue: dict[str, dict[str, Any]],
+    run_id: str,
+    generated_at: str,
+    warnings: list[str] | None = None,
+) -> dict[str, Any]:
+    """The JSON report document of one host (schema_version 1).
+
+    ``run`` must be valid (``run_errors``) and already masked.
+    """
+    warnings = warnings if warnings is not None else []
+    raw_findings = list(run.get("findings") or [])
+    if run.get("result") == "rolled_back" and not any(f.get("code") == ROLLED_BACK_CODE for f in raw_findings):
+        raw_findings.append(
+            {
+                "code": ROLLED_BACK_CODE,
+                "message": run.get("failure") or "the run rolled back to the backup",
+                "evidence": {"failure": run.get("failure"), "backup_path": run.get("backup_path")},
+            }
+        )
+    findings = enrich_findings(raw_findings, catalogue, warnings)
+    counts = count_by_severity(findings)
+    worst = findings[0]["severity"] if findings else None
+    audit = is_audit(run)
+    host = run["host"]
+    changed_keys = list(run.get("changed_keys") or [])
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "generated_at": generated_at,
+        "host": host,
+        "mode": run["mode"],
+        "check_mode": bool(run.get("check_mode")),
+        "audit": audit,
+        "result": run["result"],
+        "failure": run.get("failure"),
+        "user": run.get("user"),
+        "started": run.get("started"),
+        "finished": run.get("finished"),
+        "project_dir": run.get("project_dir"),
+        "compose_project": run.get("compose_project"),
+        "severity": worst,
+        "counts": counts,
+        "containers": list(run.get("containers") or []),
+        "findings": findings,
+        "action_plan": action_plan(findings, host, remediable=audit or run["result"] in ("failed", "rolled_back")),
+        "verification": verification_rows(run.get("verification") or {}),
+        "verification_overall": overall_verification(run),
+        "changes": {
+            "audit_only": audit,
+            "changed_keys": [] if audit else changed_keys,
+            "would_change_keys": changed_keys if audit else [],
+            "override_changed": bool(run.get("override_changed")) and not audit,
+            "backup_path": run.get("backup_path"),
+            "recreated": bool(run.get("recreated")) and not audit,
+        },
+        "history": list(run.get("history") or []),
+    }
+
+
+def summary(report: dict[str, Any], files: dict[str, str], fail_on: str) -> dict[str, Any]:
+    """The short per-host record the role publishes for the summary callback."""
+    changes = report["changes"]
+    return {
+        "host": report["host"],
+        "mode": report["mode"],
+        "check_mode": report["check_mode"],
+        "audit": report["audit"],
+        "result": report["result"],
+        "severity": report["severity"],
+        "counts": dict(report["counts"]),
+        "changed_keys": list(changes["changed_keys"]),
+        "recreated": changes["recreated"],
+        "verification": report["verification_overall"],
+        "report": files.get("markdown", ""),
+        "json": files.get("json", ""),
+        "index": files.get("index", ""),
+        "fail_on": fail_on,
+        "fail_count": fail_count(report["counts"], fail_on),
+    }
+
+
+# --------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------
+
+SEVERITY_ICONS = {"critical": "🔴", "medium": "🟡", "low": "🟢", "info": "🔵"}
+VERIFY_ICONS = {"passed": "✅", "failed": "❌", "skipped": "⏭️", "rolled_back": "↩️", "not_run": "-"}
+
+
+def md_cell(value: Any) -> str:
+    """A value safe inside a Markdown table cell."""
+    text = "-" if value is None or value == "" else str(value)
+    return " ".join(text.replace("\\", "\\\\").replace("|", "\\|").split())
+
+
+def md_fence(text: str) -> str:
+    """A backtick fence longer than any backtick run inside ``text``."""
+    runs = [len(run) for run in re.findall(r"`+", text)]
+    return "`" * max(3, max(runs, default=0) + 1)
+
+
+def duration(seconds: Any) -> str:
+    """``4h 2m`` style uptime from seconds (``-`` when unknown)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+        return "-"
+    total = int(seconds)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return "%dd %dh" % (days, hours)
+    if hours:
+        return "%dh %dm" % (hours, minutes)
+    if minutes:
+        return "%dm %ds" % (minutes, secs)
+    return "%ds" % secs
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def container_ok(container: dict[str, Any]) -> bool:
+    return container.get("state") == "running" and container.get("health") in (None, "", "healthy", "none")
+
+
+def _environment(template_dir: str) -> Any:
+    if not HAS_JINJA2:
+        raise ReportError("jinja2 is needed to render the reports")
+    if not os.path.isdir(template_dir):
+        raise ReportError("template directory %s does not exist" % template_dir)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(template_dir),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(md_cell=md_cell, md_fence=md_fence, duration=duration, pretty_json=pretty_json)
+    env.globals.update(
+        severities=SEVERITIES,
+        severity_icons=SEVERITY_ICONS,
+        verify_icons=VERIFY_ICONS,
+        container_ok=container_ok,
+        schema_version=SCHEMA_VERSION,
+    )
+    return env
+
+
+def render_markdown(report: dict[str, Any], template_dir: str) -> str:
+    template = _environment(template_dir).get_template("report.md.j2")
+    return str(template.render(report=report, file=safe_host_name(report["host"])))
+
+
+def render_index(reports: list[dict[str, Any]], run_id: str, generated_at: str, template_dir: str) -> str:
+    """The run's index.html from the reports of every host (sorted by host)."""
+    reports = sorted(reports, key=lambda item: str(item.get("host", "")))
+    rows = []
+    for report in reports:
+        for item in report.get("findings", []):
+            rows.append({"host": report["host"], "file": safe_host_name(report["host"]), **item})
+    rows.sort(key=lambda item: (SEVERITY_RANK.get(item["severity"], 99), item["host"], item["code"]))
+    totals = dict.fromkeys(SEVERITIES, 0)
+    for report in reports:
+        for severity in SEVERITIES:
+            totals[severity] += int(report.get("counts", {}).get(severity, 0))
+    template = _environment(template_dir).get_template("index.html.j2")
+    return str(
+        template.render(
+            reports=[dict(report, file=safe_host_name(report["host"])) for report in reports],
+            findings=rows,
+            totals=totals,
+            run_id=run_id,
+            generated_at=generated_at,
+        )
+    )
+
+
+def leak_check(texts: dict[str, str], secrets: Iterable[str | None]) -> None:
+    """Raise when a rendered text holds a secret (plain, encoded or HTML-escaped)."""
+    forms = secret_forms(secrets)
+    forms += [html.escape(form) for form in forms]
+    forms += [json.dumps(form)[1:-1] for form in forms]
+    for name, text in texts.items():
+        if any(form and form in text for form in forms):
+            raise ReportError("the rendered %s would contain a secret value; nothing was written" % name)
+
+
+# --------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------
+
+
+def ensure_private_dir(path: str) -> None:
+    """Create ``path`` (and a missing parent) with mode 0700; tighten an existing run dir."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        os.makedirs(parent, mode=0o700, exist_ok=True)
+        os.chmod(parent, 0o700)
+    if os.path.islink(path):
+        raise ReportError("report directory %s is a symbolic link; give the real path" % path)
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def atomic_write(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` with mode 0600 through a temp file and rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_reports(report_dir: str) -> list[dict[str, Any]]:
+    """Every ``<host>.json`` report (schema_version 1) of a run directory."""
+    reports = []
+    for path in sorted(glob.glob(os.path.join(report_dir, "*.json"))):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("schema_version") == SCHEMA_VERSION and data.get("host"):
+            reports.append(data)
+    return reports
+
+
+def update_latest(latest_link: str, report_dir: str) -> None:
+    """Point ``latest_link`` at ``report_dir`` (relative when they share a parent)."""
+    if os.path.exists(latest_link) and not os.path.islink(latest_link):
+        raise ReportError("%s exists and is not a symbolic link; not replacing it" % latest_link)
+    link_parent = os.path.dirname(os.path.abspath(latest_link))
+    target = os.path.relpath(os.path.abspath(report_dir), link_parent)
+    if os.path.islink(latest_link) and os.readlink(latest_link) == target:
+        return
+    tmp = os.path.join(link_parent, ".%s.%d.tmp" % (os.path.basename(latest_link), os.getpid()))
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    os.symlink(target, tmp)
+    os.replace(tmp, latest_link)
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def prepare(
+    run: Any,
+    catalogue_path: str,
+    secrets: Iterable[str | None],
+    run_id: str,
+    generated_at: str,
+    warnings: list[str],
+) -> dict[str, Any]:
+    """Validate, refuse secrets, mask and build one host's report document."""
+    errors = run_errors(run)
+    if errors:
+        raise ReportError("invalid copilotos_run: %s" % "; ".join(errors[:8]))
+    secrets = list(secrets)
+    leaks = secret_paths(run, secrets)
+    if leaks:
+        raise ReportError(
+            "copilotos_run holds a secret value at %s; refusing to write any report" % ", ".join(leaks[:5])
+        )
+    masked = mask_tree(run)
+    return build_report(masked, load_catalogue(catalogue_path), run_id, generated_at, warnings)
+
+
+def write_reports(
+    report: dict[str, Any],
+    report_dir: str,
+    template_dir: str,
+    secrets: Iterable[str | None],
+    latest_link: str | None = None,
+) -> dict[str, str]:
+    """Write ``<host>.json``, ``<host>.md`` and the run's ``index.html``.
+
+    Hosts of one run write concurrently into one directory: everything after
+    the directory creation happens under an exclusive lock on
+    ``<report_dir>/.lock``, and the index is rebuilt from every host's JSON.
+    Returns the paths written (``json``, ``markdown``, ``index``, ``latest``).
+    """
+    secrets = list(secrets)
+    name = safe_host_name(report["host"])
+    json_text = json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
+    md_text = render_markdown(report, template_dir)
+    leak_check({"%s.json" % name: json_text, "%s.md" % name: md_text}, secrets)
+    ensure_private_dir(report_dir)
+    files = {
+        "json": os.path.join(report_dir, "%s.json" % name),
+        "markdown": os.path.join(report_dir, "%s.md" % name),
+        "index": os.path.join(report_dir, "index.html"),
+    }
+    lock_path = os.path.join(report_dir, ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        atomic_write(files["json"], json_text)
+        atomic_write(files["markdown"], md_text)
+        reports = load_reports(report_dir)
+        index_text = render_index(reports, report.get("run_id", ""), utc_now(), template_dir)
+        leak_check({"index.html": index_text}, secrets)
+        atomic_write(files["index"], index_text)
+        if latest_link:
+            update_latest(latest_link, report_dir)
+            files["latest"] = latest_link
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    return files
+
+
+__all__ = [
+    "FAIL_ON",
+    "MASK",
+    "SCHEMA_VERSION",
+    "ReportError",
+    "build_report",
+    "catalogue_errors",
+    "load_catalogue",
+    "mask_tree",
+    "prepare",
+    "render_index",
+    "render_markdown",
+    "run_errors",
+    "secret_paths",
+    "summary",
+    "write_reports",
+]
