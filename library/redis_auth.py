@@ -1,0 +1,563 @@
+#!/usr/bin/python
+# Copyright: copilotos-remediation contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: redis_auth
+short_description: Check that a Redis URL reaches and authenticates to Redis the way the api will
+description:
+  - Read-only check of a Redis connection as an application (the copilotos api) would make it. It takes a Redis URL
+    (or host, port, db, username and password) and reports whether Redis is reachable, whether the credentials
+    authenticate, the server version and the latency.
+  - It also reviews the URL itself and returns findings with stable codes. The URL password can differ from
+    O(expected_password). The URL host can be C(localhost) while Redis runs in another container. The URL can be
+    unparseable, or its password not percent-encoded.
+  - With O(compose_project), the Compose service O(service) is resolved to its container address through the Docker
+    API, so a check run on the Docker host reaches a Redis that publishes no port. If the URL host is C(localhost),
+    the module reports that and still authenticates against the real service with the URL's password, so the report
+    says whether that password works.
+  - It uses RESP2 (like the api's redis-py), so a missing password shows as C(NOAUTH).
+version_added: "0.1.0"
+author: copilotos-remediation contributors
+options:
+  url:
+    description:
+      - The Redis URL, C(redis://[[user]:password@]host[:port][/db]) or C(rediss://) for TLS.
+      - Mutually exclusive with O(host), O(username), O(password).
+    type: str
+  host:
+    description: Redis host, when no O(url) is given.
+    type: str
+  port:
+    description: Redis port, when no O(url) is given. Defaults to C(6379).
+    type: int
+  db:
+    description: Database number, when no O(url) is given. Defaults to C(0).
+    type: int
+  username:
+    description: ACL user name (Redis 6+), when no O(url) is given.
+    type: str
+  password:
+    description: Password, when no O(url) is given.
+    type: str
+  expected_password:
+    description:
+      - The password Redis really requires (for example C(REDIS_PASSWORD)). When the URL password differs, the
+        finding C(REDIS_URL_PASSWORD_MISMATCH) is raised and the module also tries this password, returning
+        RV(expected_password_authenticated).
+    type: str
+  tls:
+    description: Use TLS, when no O(url) is given (a C(rediss://) URL implies it).
+    type: bool
+  tls_ca_cert:
+    description: CA bundle to verify the server certificate with.
+    type: path
+  tls_verify:
+    description: Verify the server certificate and host name.
+    type: bool
+    default: true
+  mode:
+    description:
+      - V(enforce) fails the task when any finding is C(critical), with a one-line message naming the problems and
+        the (masked) target.
+      - V(audit) never fails; the problems are only returned as RV(findings).
+    type: str
+    choices: [enforce, audit]
+    default: enforce
+  compose_project:
+    description:
+      - Compose project in which Redis runs as service O(service). When given, a URL host that is the service name,
+        a loopback address or C(localhost) is resolved to the service container's address through the Docker API.
+      - It also means Redis runs in another container than the client, so a loopback URL host is a finding.
+    type: str
+  service:
+    description: Compose service name of Redis.
+    type: str
+    default: redis
+  docker_host:
+    description: Docker daemon URL; defaults to C(DOCKER_HOST) or the local socket.
+    type: str
+  connect_timeout:
+    description: Seconds for connecting and for each reply.
+    type: float
+    default: 5
+attributes:
+  check_mode:
+    support: full
+    details: The module never changes anything; it runs the same in check mode.
+  diff_mode:
+    support: none
+notes:
+  - Secrets never appear in the results. Passwords (plain and percent-encoded) are masked as C(********) in
+    RV(target), messages and evidence, including error texts that come from Redis or the driver.
+  - "In the URL password, RFC 3986 allows only unreserved characters, C(! $ & ' ( ) * + , ; =) and C(%XX) escapes.
+    The others (C(@ : / ? # [ ] %), space, non-ASCII and so on) are reported by C(REDIS_URL_PASSWORD_NOT_ENCODED).
+    The finding is C(critical) when the driver would read a different host or password (C(/ ? #)), C(medium)
+    otherwise."
+requirements:
+  - redis (Python library)
+  - docker (Python SDK), only with O(compose_project)
+"""
+
+EXAMPLES = r"""
+- name: Check the api's REDIS_URL against the lab's redis service
+  redis_auth:
+    url: "{{ copilotos_env_values.REDIS_URL }}"
+    expected_password: "{{ copilotos_redis_password }}"
+    compose_project: copilotos
+    mode: audit
+  register: redis_check
+  no_log: true
+
+- name: Fail when Redis is unreachable or refuses the credentials
+  redis_auth:
+    host: 127.0.0.1
+    port: 6379
+    password: "{{ vault_redis_password }}"
+    mode: enforce
+"""
+
+RETURN = r"""
+reachable:
+  description: Whether a Redis server answered (even if it refused the credentials).
+  returned: always
+  type: bool
+authenticated:
+  description: Whether the credentials were accepted and a C(PING) succeeded.
+  returned: always
+  type: bool
+expected_password_authenticated:
+  description:
+    - When the URL password failed and O(expected_password) differs from it, whether O(expected_password) works.
+      Null when it was not tried.
+  returned: always
+  type: bool
+server_version:
+  description: C(redis_version) from C(INFO server), when authenticated.
+  returned: always
+  type: str
+  sample: 7.0.15
+latency_ms:
+  description: Round trip of one C(PING), in milliseconds, when authenticated.
+  returned: always
+  type: float
+target:
+  description: The URL checked, rebuilt with the password masked.
+  returned: always
+  type: str
+  sample: redis://:********@redis:6379/0
+resolved_address:
+  description: The C(host:port) actually connected to (the service container's address with O(compose_project)).
+  returned: always
+  type: str
+  sample: 172.18.0.3:6379
+findings:
+  description:
+    - Problems found, each with a stable C(code), C(severity) (C(critical), C(medium), C(low), C(info)), a C(message)
+      and masked C(evidence).
+    - "Codes: C(REDIS_URL_UNPARSEABLE), C(REDIS_URL_PASSWORD_MISMATCH), C(REDIS_URL_LOCALHOST),
+      C(REDIS_URL_PASSWORD_NOT_ENCODED), C(REDIS_SERVICE_UNRESOLVED), C(REDIS_UNREACHABLE), C(REDIS_AUTH_FAILED),
+      C(REDIS_TLS_ERROR)."
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - code: REDIS_URL_PASSWORD_MISMATCH
+      severity: critical
+      message: The password in the Redis URL differs from the expected password
+      evidence: {target: "redis://:********@redis:6379/0"}
+msg:
+  description: One line summarising the result.
+  returned: always
+  type: str
+"""
+
+import errno  # noqa: E402
+import ssl  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+from typing import Any  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.copilotos_common import finding, mask_text, mask_url_passwords, one_line  # noqa: E402
+from ansible.module_utils.copilotos_docker import (  # noqa: E402
+    DOCKER_IMPORT_ERROR,
+    DockerError,
+    get_client,
+    resolve_service_address,
+)
+from ansible.module_utils.copilotos_urls import (  # noqa: E402
+    REDIS_DEFAULT_PORT,
+    RedisUrl,
+    is_ip_address,
+    is_loopback_host,
+    parse_redis_url,
+)
+
+REDIS_IMPORT_ERROR: str | None = None
+try:
+    import redis
+    from redis import exceptions as redis_exceptions
+except ImportError:  # pragma: no cover - exercised on bare targets
+    redis = None  # type: ignore[assignment]
+    redis_exceptions = None  # type: ignore[assignment]
+    REDIS_IMPORT_ERROR = traceback.format_exc()
+
+# Characters that make redis-py read another host, path or password.
+_BREAKING_CHARS = frozenset("/?#")
+
+
+class Check:
+    """Collects findings and masks every text with the known secrets."""
+
+    def __init__(self, secrets: list[str | None]) -> None:
+        self.secrets = [s for s in secrets if s]
+        self.findings: list[dict[str, Any]] = []
+
+    def mask(self, text: Any) -> str:
+        return mask_url_passwords(mask_text(text, self.secrets))
+
+    def add(self, code: str, severity: str, message: str, **evidence: Any) -> None:
+        clean = {k: (self.mask(v) if isinstance(v, str) else v) for k, v in evidence.items()}
+        self.findings.append(finding(code, severity, self.mask(message), **clean))
+
+    def codes(self, severity: str | None = None) -> list[str]:
+        return [f["code"] for f in self.findings if severity is None or f["severity"] == severity]
+
+
+def classify_error(exc: BaseException, tls: bool) -> tuple[str, str]:
+    """(finding code, short explanation) for an exception raised by redis-py."""
+    chain: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and len(chain) < 5:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    text = " ".join(str(e) for e in chain)
+    lowered = text.lower()
+    is_ssl = any(isinstance(e, ssl.SSLError) for e in chain) or any(
+        word in lowered for word in ("ssl", "certificate", "handshake", "tls")
+    )
+    if redis_exceptions is not None and isinstance(exc, redis_exceptions.AuthenticationError):
+        if "without any password configured" in lowered:
+            return "REDIS_AUTH_FAILED", "Redis has no password configured but the client sends one"
+        if "authentication required" in lowered or "noauth" in lowered or "hello must be called" in lowered:
+            return "REDIS_AUTH_FAILED", "Redis requires a password and none was given (NOAUTH)"
+        if "wrongpass" in lowered or "invalid username-password" in lowered or "invalid password" in lowered:
+            return "REDIS_AUTH_FAILED", "Redis rejected the credentials (WRONGPASS: invalid username-password pair)"
+        return "REDIS_AUTH_FAILED", "Redis rejected the authentication"
+    if tls and is_ssl:
+        return "REDIS_TLS_ERROR", "TLS handshake with Redis failed (is the server TLS-enabled, is the CA right?)"
+    if redis_exceptions is not None and isinstance(exc, redis_exceptions.TimeoutError):
+        return "REDIS_UNREACHABLE", "timed out connecting to or waiting for Redis"
+    if "error 111" in lowered or "connection refused" in lowered or _errno_in(chain, errno.ECONNREFUSED):
+        return "REDIS_UNREACHABLE", "connection refused (Error 111): nothing listens on that address and port"
+    if (
+        "name or service not known" in lowered
+        or "temporary failure in name resolution" in lowered
+        or "nodename nor servname" in lowered
+        or "error -2 " in lowered
+        or "error -3 " in lowered
+        or "error -5 " in lowered
+    ):
+        return "REDIS_UNREACHABLE", "DNS lookup of the Redis host failed"
+    if "timed out" in lowered or "timeout" in lowered:
+        return "REDIS_UNREACHABLE", "timed out connecting to or waiting for Redis"
+    if "no route to host" in lowered or "network is unreachable" in lowered:
+        return "REDIS_UNREACHABLE", "no route to the Redis host"
+    if redis_exceptions is not None and isinstance(exc, redis_exceptions.ResponseError):
+        return "REDIS_AUTH_FAILED", "Redis answered with an error"
+    return "REDIS_UNREACHABLE", "could not talk to Redis"
+
+
+def _errno_in(chain: list[BaseException], number: int) -> bool:
+    return any(getattr(e, "errno", None) == number for e in chain)
+
+
+def try_redis(
+    address: str,
+    port: int,
+    db: int,
+    username: str | None,
+    password: str | None,
+    tls: bool,
+    timeout: float,
+    ca_cert: str | None,
+    verify: bool,
+) -> dict[str, Any]:
+    """Connect, PING and read the version; never raises."""
+    kwargs: dict[str, Any] = {
+        "host": address,
+        "port": port,
+        "db": db,
+        "username": username,
+        "password": password,
+        "socket_connect_timeout": timeout,
+        "socket_timeout": timeout,
+        "retry_on_timeout": False,
+        "protocol": 2,
+    }
+    if tls:
+        kwargs.update(ssl=True, ssl_ca_certs=ca_cert, ssl_cert_reqs="required" if verify else "none")
+        kwargs["ssl_check_hostname"] = bool(verify)
+    outcome: dict[str, Any] = {"reachable": False, "authenticated": False, "error": None}
+    client = None
+    try:
+        try:
+            client = redis.Redis(**kwargs)
+        except TypeError:  # older redis-py: no protocol / ssl_check_hostname keywords
+            kwargs.pop("protocol", None)
+            kwargs.pop("ssl_check_hostname", None)
+            client = redis.Redis(**kwargs)
+        start = time.monotonic()
+        client.ping()
+        outcome["latency_ms"] = round((time.monotonic() - start) * 1000, 2)
+        outcome["reachable"] = outcome["authenticated"] = True
+        try:
+            outcome["server_version"] = str(client.info("server").get("redis_version"))
+        except redis_exceptions.RedisError:
+            outcome["server_version"] = None
+    except Exception as exc:  # every failure becomes a finding, never a traceback
+        outcome["error"] = exc
+        outcome["reachable"] = isinstance(exc, redis_exceptions.AuthenticationError) or (
+            isinstance(exc, redis_exceptions.ResponseError)
+        )
+    finally:
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # noqa: S110 - closing a failed client must not mask the result
+                pass
+    return outcome
+
+
+def run(module: AnsibleModule) -> dict[str, Any]:
+    p = module.params
+    check = Check([p["password"], p["expected_password"], p["url"]])
+    result: dict[str, Any] = {
+        "changed": False,
+        "reachable": False,
+        "authenticated": False,
+        "expected_password_authenticated": None,
+        "server_version": None,
+        "latency_ms": None,
+        "target": None,
+        "resolved_address": None,
+    }
+
+    # 1. The target, from the URL or the parts.
+    parsed: RedisUrl | None = None
+    if p["url"] is not None:
+        try:
+            parsed = parse_redis_url(p["url"])
+        except ValueError as exc:
+            result["target"] = check.mask(p["url"])
+            check.add(
+                "REDIS_URL_UNPARSEABLE",
+                "critical",
+                "The Redis URL cannot be parsed: %s" % one_line(exc),
+                target=result["target"],
+            )
+            return finish(module, check, result)
+        check.secrets += [s for s in (parsed.password, parsed.password_raw) if s]
+    else:
+        parsed = RedisUrl(
+            scheme="rediss" if p["tls"] else "redis",
+            host=p["host"],
+            port=p["port"] or REDIS_DEFAULT_PORT,
+            db=p["db"] or 0,
+            username=p["username"],
+            password=p["password"],
+        )
+    target = check.mask(parsed.masked)
+    result["target"] = target
+
+    # 2. What the URL says, before any network.
+    if p["url"] is not None:
+        bad = parsed.password_unencoded_chars()
+        if bad:
+            breaking = parsed.lenient or any(c in _BREAKING_CHARS for c in bad)
+            check.add(
+                "REDIS_URL_PASSWORD_NOT_ENCODED",
+                "critical" if breaking else "medium",
+                "The password in the Redis URL has characters that must be percent-encoded (RFC 3986)"
+                + ("; clients will read another host or password" if breaking else ""),
+                target=target,
+                unencoded_characters=bad,
+                fix="build the URL with urllib.parse.quote(password, safe='')",
+            )
+    if p["expected_password"] is not None and parsed.password != p["expected_password"]:
+        check.add(
+            "REDIS_URL_PASSWORD_MISMATCH",
+            "critical",
+            "The password in the Redis URL differs from the expected password"
+            if parsed.password
+            else "The Redis URL has no password but one is expected",
+            target=target,
+            url_has_password=bool(parsed.password),
+        )
+    if p["compose_project"] and is_loopback_host(parsed.host):
+        check.add(
+            "REDIS_URL_LOCALHOST",
+            "critical",
+            "The Redis URL points at %s, but Redis runs in another container (service %r of project %r): "
+            "inside the client container that address is the client itself (Error 111 connection refused)"
+            % (parsed.host, p["service"], p["compose_project"]),
+            target=target,
+            host=parsed.host,
+            service=p["service"],
+            compose_project=p["compose_project"],
+        )
+
+    # 3. Where to connect.
+    address = parsed.host
+    if p["compose_project"]:
+        service = _service_for_host(parsed.host, p["service"])
+        if service:
+            resolved, error = _resolve(p["docker_host"], p["compose_project"], service)
+            if resolved:
+                address = resolved
+            elif service == p["service"] or is_loopback_host(parsed.host):
+                check.add(
+                    "REDIS_SERVICE_UNRESOLVED",
+                    "critical",
+                    "Cannot resolve Compose service %r of project %r: %s" % (service, p["compose_project"], error),
+                    compose_project=p["compose_project"],
+                    service=service,
+                )
+                return finish(module, check, result)
+            # else: not a service of the project; the name is used as DNS resolves it
+    result["resolved_address"] = "%s:%d" % (address, parsed.port)
+
+    # 4. Connect and authenticate with the URL's credentials.
+    timeout = float(p["connect_timeout"])
+    outcome = try_redis(
+        address,
+        parsed.port,
+        parsed.db,
+        parsed.username,
+        parsed.password,
+        parsed.tls,
+        timeout,
+        p["tls_ca_cert"],
+        p["tls_verify"],
+    )
+    result["reachable"] = outcome["reachable"]
+    result["authenticated"] = outcome["authenticated"]
+    result["server_version"] = outcome.get("server_version")
+    result["latency_ms"] = outcome.get("latency_ms")
+    if outcome["error"] is not None:
+        code, why = classify_error(outcome["error"], parsed.tls)
+        check.add(
+            code,
+            "critical",
+            why,
+            target=target,
+            resolved_address=result["resolved_address"],
+            error=one_line(check.mask(outcome["error"]), 200),
+            error_type=type(outcome["error"]).__name__,
+        )
+        # 5. Would the expected password work? Tells the operator what the fix is.
+        if (
+            code == "REDIS_AUTH_FAILED"
+            and p["expected_password"] is not None
+            and p["expected_password"] != parsed.password
+        ):
+            second = try_redis(
+                address,
+                parsed.port,
+                parsed.db,
+                parsed.username,
+                p["expected_password"],
+                parsed.tls,
+                timeout,
+                p["tls_ca_cert"],
+                p["tls_verify"],
+            )
+            result["expected_password_authenticated"] = bool(second["authenticated"])
+            if second["authenticated"]:
+                result["server_version"] = second.get("server_version")
+    return finish(module, check, result)
+
+
+def _resolve(docker_host: str | None, project: str, service: str) -> tuple[str | None, str]:
+    """(container address, "") or (None, one-line reason)."""
+    try:
+        return resolve_service_address(get_client(docker_host), project, service), ""
+    except DockerError as exc:
+        return None, one_line(exc)
+
+
+def _service_for_host(host: str, service: str) -> str | None:
+    """The Compose service to resolve for a URL host, or None to use the host as is."""
+    if is_loopback_host(host) or host == service:
+        return service
+    if not is_ip_address(host) and "." not in host:
+        return host  # another single-label name: a service of the same project
+    return None
+
+
+def finish(module: AnsibleModule, check: Check, result: dict[str, Any]) -> dict[str, Any]:
+    result["findings"] = check.findings
+    critical = check.codes("critical")
+    where = result.get("target") or "the Redis target"
+    if result.get("resolved_address"):
+        where += " (%s)" % result["resolved_address"]
+    if critical:
+        first = next(f for f in check.findings if f["severity"] == "critical")
+        result["msg"] = check.mask(
+            one_line("redis_auth: %s at %s: %s" % (", ".join(critical), where, first["message"]))
+        )
+    elif check.findings:
+        result["msg"] = check.mask(
+            "redis_auth: authenticated at %s with findings: %s" % (where, ", ".join(check.codes()))
+        )
+    else:
+        result["msg"] = check.mask("redis_auth: authenticated at %s" % where)
+    return result
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            url=dict(type="str", no_log=True),
+            host=dict(type="str"),
+            port=dict(type="int"),
+            db=dict(type="int"),
+            username=dict(type="str"),
+            password=dict(type="str", no_log=True),
+            expected_password=dict(type="str", no_log=True),
+            tls=dict(type="bool"),
+            tls_ca_cert=dict(type="path"),
+            tls_verify=dict(type="bool", default=True),
+            mode=dict(type="str", default="enforce", choices=["enforce", "audit"]),
+            compose_project=dict(type="str"),
+            service=dict(type="str", default="redis"),
+            docker_host=dict(type="str"),
+            connect_timeout=dict(type="float", default=5),
+        ),
+        required_one_of=[("url", "host")],
+        mutually_exclusive=[
+            ("url", "host"),
+            ("url", "port"),
+            ("url", "db"),
+            ("url", "username"),
+            ("url", "password"),
+            ("url", "tls"),
+        ],
+        supports_check_mode=True,
+    )
+    if REDIS_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("redis"), exception=REDIS_IMPORT_ERROR)
+    if module.params["compose_project"] and DOCKER_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
+    result = run(module)
+    if module.params["mode"] == "enforce" and any(f["severity"] == "critical" for f in result["findings"]):
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
