@@ -232,7 +232,13 @@ def run(module):
 
     environ = {"DOCKER_HOST": p["docker_host"]} if p["docker_host"] else {}
     project = ComposeProject(
-        module.run_command, command, name, project_dir, absolute(p["files"]), absolute(p["env_files"]), environ,
+        module.run_command,
+        command,
+        name,
+        project_dir,
+        absolute(p["files"]),
+        absolute(p["env_files"]),
+        environ,
         secrets=p["secrets"],
     )
     rc, _out, err = module.run_command([*command, "version"], environ_update=environ, expand_user_and_vars=False)
@@ -312,8 +318,11 @@ def run(module):
         if module.check_mode and would:
             after_id = "(new container)"
         result["diff"] = {
-            "before": {"container_id": before.get("id"), "config_hash": labels.get(CONFIG_HASH_LABEL),
-                       "image_id": labels.get(IMAGE_LABEL)},
+            "before": {
+                "container_id": before.get("id"),
+                "config_hash": labels.get(CONFIG_HASH_LABEL),
+                "image_id": labels.get(IMAGE_LABEL),
+            },
             "after": {"container_id": after_id, "config_hash": rhash, "image_id": image_id, "drift_keys": drift},
         }
     module.exit_json(**result)

@@ -178,6 +178,16 @@ def read_logs(container, since_seconds, scanner):
 
 def run(module):
     p = module.params
+    try:
+        patterns = normalise_patterns(p["patterns"])
+    except PatternError as exc:
+        module.fail_json(msg="container_logs: %s" % exc)
+    since_ns = 0
+    if p["since"] != "container_start":
+        try:
+            since_ns = parse_since(p["since"])
+        except ValueError as exc:
+            module.fail_json(msg="container_logs: %s" % exc)
     client = get_client(p["docker_host"])
     if p["container"]:
         where = "container %s" % p["container"]
@@ -188,19 +198,10 @@ def run(module):
     else:
         where = "service %s of Compose project %s" % (p["service"], p["project_name"])
         container = service_container(client, p["project_name"], p["service"])
-    try:
-        patterns = normalise_patterns(p["patterns"])
-    except PatternError as exc:
-        module.fail_json(msg="container_logs: %s" % exc)
 
     if p["since"] == "container_start":
         started = (container.attrs.get("State") or {}).get("StartedAt") or ""
         since_ns = max(0, to_epoch_ns(started) or 0)
-    else:
-        try:
-            since_ns = parse_since(p["since"])
-        except ValueError as exc:
-            module.fail_json(msg="container_logs: %s" % exc)
 
     scanner = LogScanner(patterns, since_ns, p["max_matches"], p["secrets"] or [])
     try:
@@ -237,13 +238,20 @@ def run(module):
     }
     if scanner.counts:
         msg = "container_logs: %s: %d signature match(es) since %s: %s" % (
-            where, sum(scanner.counts.values()), result["since"], scanner.summary())
+            where,
+            sum(scanner.counts.values()),
+            result["since"],
+            scanner.summary(),
+        )
         if p["mode"] == "enforce":
             module.fail_json(msg=msg, **result)
         result["msg"] = msg
     else:
         result["msg"] = "container_logs: %s: no error signature in %d line(s) since %s" % (
-            where, scanner.scanned_lines, result["since"])
+            where,
+            scanner.scanned_lines,
+            result["since"],
+        )
     module.exit_json(**result)
 
 

@@ -40,8 +40,11 @@ DEFAULT_PATTERNS: list[dict[str, Any]] = [
         "severity": "medium",
     },
     {"name": "upstream_timeout", "regex": r"ReadTimeout|ConnectTimeout", "severity": "medium"},
-    {"name": "mongo_server_selection_timeout", "regex": r"ServerSelectionTimeoutError|No servers available",
-     "severity": "medium"},
+    {
+        "name": "mongo_server_selection_timeout",
+        "regex": r"ServerSelectionTimeoutError|No servers available",
+        "severity": "medium",
+    },
     {"name": "pool_exhausted", "regex": r"(?i)pool (?:is )?exhausted|WaitQueueTimeoutError", "severity": "medium"},
 ]
 
