@@ -296,9 +296,15 @@ def try_redis(
         "password": password,
         "socket_connect_timeout": timeout,
         "socket_timeout": timeout,
-        "retry_on_timeout": False,
         "protocol": 2,
     }
+    try:  # one attempt: a check must report the first failure, not retry it away
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        kwargs["retry"] = Retry(NoBackoff(), 0)
+    except ImportError:  # pragma: no cover - very old redis-py
+        pass
     if tls:
         kwargs.update(ssl=True, ssl_ca_certs=ca_cert, ssl_cert_reqs="required" if verify else "none")
         kwargs["ssl_check_hostname"] = bool(verify)
@@ -307,8 +313,9 @@ def try_redis(
     try:
         try:
             client = redis.Redis(**kwargs)
-        except TypeError:  # older redis-py: no protocol / ssl_check_hostname keywords
+        except TypeError:  # older redis-py: no protocol / ssl_check_hostname / retry keywords
             kwargs.pop("protocol", None)
+            kwargs.pop("retry", None)
             kwargs.pop("ssl_check_hostname", None)
             client = redis.Redis(**kwargs)
         start = time.monotonic()

@@ -38,9 +38,10 @@ correct.
 Parsing is lenient where the drivers are strict. When an unencoded ``/``,
 ``?`` or ``#`` in the password cuts the authority short, the parser finds
 the userinfo at the last ``@`` before a valid host, so the report can name
-the intended host and say that the password needs encoding. A URL with no
-credentials whose query contains ``@`` is the one ambiguous case, and it
-is read as credentials.
+the intended host and say that the password needs encoding. An ``@`` inside
+a query value (after ``?`` and ``=``) is never taken for the end of the
+userinfo; a password that itself holds ``?`` and then ``=`` before an
+unencoded ``@`` is therefore reported as unparseable.
 
 Errors are ``ValueError`` whose text never contains the password: the
 messages describe the problem and show the URL only masked.
@@ -243,22 +244,25 @@ def _split(url: str, schemes: tuple[str, ...], kind: str) -> _Split:
         userinfo, _, hosts = authority.rpartition("@")
     else:
         hosts = authority
-        if not _valid_hostlist(authority, allow_many):
-            # Lenient: an unencoded '/', '?' or '#' in the password cut the
-            # authority short; take the last '@' that precedes a valid host.
-            for pos in sorted((m.start() for m in re.finditer("@", tail)), reverse=True):
-                cand_end = len(tail)
-                for delim in "/?#":
-                    found = tail.find(delim, pos + 1)
-                    if found != -1:
-                        cand_end = min(cand_end, found)
-                candidate = tail[pos + 1 : cand_end]
-                cand_userinfo = authority + tail[:pos]
-                if ":" in cand_userinfo and _valid_hostlist(candidate, allow_many):
-                    userinfo = cand_userinfo
-                    hosts, tail = candidate, tail[cand_end:]
-                    lenient = True
-                    break
+    # Lenient: an unencoded '/', '?' or '#' in the password cut the authority
+    # short. Take the last '@' after it that precedes a valid host, unless that
+    # '@' sits in a query value ("?appName=me@host" is not a password).
+    query_at = tail.find("?")
+    for pos in sorted((m.start() for m in re.finditer("@", tail)), reverse=True):
+        if query_at != -1 and query_at < pos and "=" in tail[query_at:pos]:
+            continue
+        cand_end = len(tail)
+        for delim in "/?#":
+            found = tail.find(delim, pos + 1)
+            if found != -1:
+                cand_end = min(cand_end, found)
+        candidate = tail[pos + 1 : cand_end]
+        cand_userinfo = authority + tail[:pos]
+        if ":" in cand_userinfo and _valid_hostlist(candidate, allow_many):
+            userinfo = cand_userinfo
+            hosts, tail = candidate, tail[cand_end:]
+            lenient = True
+            break
     tail = tail.partition("#")[0]
     path, _, query = tail.partition("?")
     if not hosts:

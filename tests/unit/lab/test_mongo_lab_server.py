@@ -10,9 +10,10 @@ import sys
 import time
 
 import pytest
-from helpers.servers import MONGO_LAB_SERVER, mongo_lab_server
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
+
+from tests.helpers.servers import MONGO_LAB_SERVER, mongo_lab_server
 
 USER = "lab_admin"
 PASSWORD = "S3cret!Pass@word:/%x"  # reserved characters on purpose

@@ -300,3 +300,24 @@ def test_parsed_masked_rendering():
 )
 def test_is_loopback_host(host, expected):
     assert is_loopback_host(host) is expected
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "password"),
+    [
+        ("redis://:a@b/c@redis:6379/0", "redis", "a@b/c"),
+        ("redis://user:1234/w@redis", "redis", "1234/w"),
+        ("redis://:a/b=c@redis", "redis", "a/b=c"),
+    ],
+)
+def test_lenient_parse_of_unencoded_at_and_slash(url, host, password):
+    parsed = parse_redis_url(url)
+    assert (parsed.host, parsed.password, parsed.lenient) == (host, password, True)
+
+
+def test_lenient_mongo_with_at_and_slash_in_password():
+    parsed = parse_mongo_uri("mongodb://u:Un+it@pw/1@127.0.0.1:27017/copilotos?authSource=admin")
+    assert parsed.hosts == (("127.0.0.1", 27017),)
+    assert parsed.password == "Un it@pw/1"  # '+' decoded as a space, like PyMongo
+    assert parsed.database == "copilotos"
+    assert parsed.password_unencoded_chars() == ["+", "/", "@"]
