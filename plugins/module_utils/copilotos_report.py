@@ -57,11 +57,11 @@ AREA_LABELS = {
     "timeouts": "SAPTIVA timeouts",
     "mongodb": "MongoDB",
     "rate_limit": "Rate limit",
+    "drift": "Configuration drift",
+    "files": "Files",
     "containers": "Containers",
     "api": "API",
     "logs": "API logs",
-    "files": "Files",
-    "drift": "Configuration drift",
     "run": "Run outcome",
 }
 _CODE = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -231,8 +231,16 @@ def safe_host_name(host: str) -> str:
 # --------------------------------------------------------------------------
 
 
-def _severity_key(item: dict[str, Any]) -> tuple[int, str]:
-    return (SEVERITY_RANK.get(item.get("severity", "info"), len(SEVERITIES)), str(item.get("code", "")))
+AREA_RANK = {name: rank for rank, name in enumerate(AREA_LABELS)}
+
+
+def _severity_key(item: dict[str, Any]) -> tuple[int, int, str]:
+    """Severity first; within one severity, causes (configuration) before symptoms (logs, probes)."""
+    return (
+        SEVERITY_RANK.get(item.get("severity", "info"), len(SEVERITIES)),
+        AREA_RANK.get(item.get("area", ""), len(AREA_RANK)),
+        str(item.get("code", "")),
+    )
 
 
 def enrich_findings(
@@ -504,7 +512,7 @@ def render_index(reports: list[dict[str, Any]], run_id: str, generated_at: str, 
     for report in reports:
         for item in report.get("findings", []):
             rows.append({"host": report["host"], "file": safe_host_name(report["host"]), **item})
-    rows.sort(key=lambda item: (SEVERITY_RANK.get(item["severity"], 99), item["host"], item["code"]))
+    rows.sort(key=lambda item: (*_severity_key(item)[:1], item["host"], *_severity_key(item)[1:]))
     totals = dict.fromkeys(SEVERITIES, 0)
     for report in reports:
         for severity in SEVERITIES:

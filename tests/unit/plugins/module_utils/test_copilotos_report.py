@@ -1,0 +1,440 @@
+"""Report rendering: catalogue, JSON document, Markdown sections, HTML matrix, masking, files."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from ansible.module_utils import copilotos_report as rep
+from ansible.module_utils.copilotos_common import MASK
+
+ROOT = Path(__file__).resolve().parents[4]
+ROLE = ROOT / "roles" / "copilotos_report"
+CATALOGUE = ROLE / "files" / "findings_catalogue.yml"
+TEMPLATES = ROLE / "templates"
+sys.path.insert(0, str(ROOT / "plugins" / "callback"))
+import copilotos_summary  # noqa: E402
+
+SECRET = "NotTheProdPass2026!Rotate"
+MONGO_SECRET = "m0ngo:p@ss/word"
+REQUIRED_CODES = """
+REDIS_URL_PASSWORD_MISMATCH REDIS_URL_LOCALHOST REDIS_AUTH_FAILED REDIS_UNREACHABLE REDIS_URL_PASSWORD_NOT_ENCODED
+REDIS_URL_UNPARSEABLE REDIS_TLS_ERROR CORS_ORIGIN_MISSING CORS_UNPARSEABLE CORS_PREFLIGHT_FAILED
+SAPTIVA_TIMEOUT_BELOW_PLAN SAPTIVA_TIMEOUT_INCONSISTENT MONGO_POOL_EXCEEDS_AVAILABLE MONGO_POOL_ABOVE_PLAN
+MONGO_SERVER_SELECTION_TIMEOUT_LOW MONGO_UNREACHABLE MONGO_DNS_FAILURE MONGO_AUTH_FAILED MONGO_URI_UNPARSEABLE
+MONGO_URI_PASSWORD_NOT_ENCODED RATE_LIMIT_BELOW_EXPECTED CONTAINER_UNHEALTHY CONTAINER_RESTARTING
+LOG_SIGNATURE_REDIS_CONNECTION_FAILED LOG_SIGNATURE_REDIS_AUTH LOG_SIGNATURE_CORS_REJECTED
+LOG_SIGNATURE_UPSTREAM_TIMEOUT LOG_SIGNATURE_SERVER_SELECTION_TIMEOUT LOG_SIGNATURE_POOL_EXHAUSTED
+ENV_FILE_WORLD_READABLE CONTAINER_ENV_DRIFT HTTP_UNREACHABLE HEALTH_CHECK_UNHEALTHY BURST_NON_200
+COMPOSE_OVERRIDE_MISSING ENV_KEY_DRIFT
+""".split()
+
+
+def make_run(**overrides: Any) -> dict[str, Any]:
+    run: dict[str, Any] = {
+        "host": "lab1",
+        "mode": "audit",
+        "started": "2026-11-29T06:00:00Z",
+        "finished": "2026-11-29T06:01:00Z",
+        "user": "root",
+        "check_mode": True,
+        "project_dir": "/var/tmp/copilotos-lab/lab1",
+        "compose_project": "copilotos-lab1",
+        "containers": [
+            {"service": "api", "state": "running", "health": "healthy", "started_at": "2026-11-29T02:00:00Z",
+             "uptime_s": 14400, "image": "copilotos-lab:latest"},
+            {"service": "redis", "state": "restarting", "health": "unhealthy", "uptime_s": 5, "image": "redis:7"},
+        ],
+        "findings": [
+            {"code": "RATE_LIMIT_BELOW_EXPECTED", "message": "200 per minute < 500",
+             "evidence": {"RATE_LIMIT_REQUESTS_PER_MINUTE": "200"}},
+            {"code": "SAPTIVA_TIMEOUT_BELOW_PLAN", "message": "read 60 < 120", "evidence": {"read": 60}},
+            {"code": "REDIS_URL_PASSWORD_MISMATCH", "severity": "critical", "message": "URL password differs",
+             "evidence": {"REDIS_URL": "redis://:redis_password_change_me@redis:6379/0"}},
+            {"code": "LOG_SIGNATURE_REDIS_CONNECTION_FAILED", "message": "3 lines",
+             "evidence": {"count": 3, "excerpt": "2025-09-30T20:19:00.585060Z Error 111 connecting to localhost:6379",
+                          "markup": "<script>alert(1)</script> | a ``` fence"}},
+            {"code": "ENV_KEY_DRIFT", "severity": "info", "message": "DB_MAX_IDLE_TIME_MS absent", "evidence": {}},
+        ],
+        "changed_keys": ["REDIS_URL", "CORS_ORIGINS"],
+        "override_changed": False,
+        "backup_path": None,
+        "recreated": False,
+        "verification": {"redis_auth": "failed", "health": "passed", "cors": "skipped"},
+        "result": "findings",
+        "failure": None,
+        "history": [
+            {"time": "2026-11-28T06:00:00Z", "user": "ops", "changed_keys": ["REDIS_URL"],
+             "backup": "/var/backups/copilotos/1", "restarted": True, "verification": "passed"},
+        ],
+    }
+    run.update(overrides)
+    return run
+
+
+def build(run: dict[str, Any] | None = None, secrets: list[str] | None = None) -> dict[str, Any]:
+    return rep.prepare(run or make_run(), str(CATALOGUE), secrets or [SECRET], "20261129T060000Z",
+                       "2026-11-29T06:01:01Z", [])
+
+
+# ---------------------------------------------------------------------------
+# Catalogue
+# ---------------------------------------------------------------------------
+
+
+def test_catalogue_entries_have_every_field_and_a_valid_severity() -> None:
+    data = yaml.safe_load(CATALOGUE.read_text(encoding="utf-8"))
+    assert data["schema_version"] == 1
+    assert rep.catalogue_errors(data) == []
+    for entry in data["findings"]:
+        for field in ("id", "severity", "title", "check", "fix", "area"):
+            assert isinstance(entry.get(field), str) and entry[field].strip(), (entry.get("id"), field)
+        assert entry["severity"] in ("critical", "medium", "low", "info")
+        assert entry["area"] in rep.AREA_LABELS, entry["id"]
+
+
+def test_catalogue_covers_every_code_the_modules_emit() -> None:
+    catalogue = rep.load_catalogue(str(CATALOGUE))
+    missing = [code for code in REQUIRED_CODES if code not in catalogue]
+    assert missing == []
+
+
+def emitted_codes() -> dict[str, set[str]]:
+    """Codes the project's modules emit, with the severities they pass, read from their source.
+
+    Recognised idioms: ``finding("CODE", "sev", ...)``, ``self.add("CODE", "sev", ...)``,
+    ``return "CODE", "why"`` (error classifiers) and container_logs' DEFAULT_PATTERNS
+    (``LOG_SIGNATURE_<NAME>``).
+    """
+    found: dict[str, set[str]] = {}
+    sources = sorted((ROOT / "library").glob("*.py")) + sorted((ROOT / "plugins" / "module_utils").glob("*.py"))
+    for path in sources:
+        if "copilotos_report" in path.name:
+            continue
+        text = path.read_text(encoding="utf-8")
+        for code, severity in re.findall(r'(?:finding|\.add)\(\s*"([A-Z][A-Z0-9_]+)",\s*"(\w+)"', text):
+            found.setdefault(code, set()).add(severity)
+        for code in re.findall(r'return "([A-Z][A-Z0-9]*_[A-Z0-9_]+)", "', text):
+            found.setdefault(code, set())
+    try:
+        from ansible.module_utils.copilotos_logs import DEFAULT_PATTERNS
+    except ImportError:
+        DEFAULT_PATTERNS = []
+    for pattern in DEFAULT_PATTERNS:
+        code = "LOG_SIGNATURE_%s" % pattern["name"].upper()
+        found.setdefault(code, set()).add(pattern.get("severity", "medium"))
+    return found
+
+
+def test_catalogue_covers_what_the_modules_emit_in_the_tree() -> None:
+    catalogue = rep.load_catalogue(str(CATALOGUE))
+    missing = sorted(code for code in emitted_codes() if code not in catalogue)
+    assert missing == [], "add these codes to %s" % CATALOGUE.relative_to(ROOT)
+
+
+def test_catalogue_severity_agrees_with_the_modules() -> None:
+    catalogue = rep.load_catalogue(str(CATALOGUE))
+    disagree = {
+        code: (sorted(severities), catalogue[code]["severity"])
+        for code, severities in emitted_codes().items()
+        if code in catalogue and severities and severities != {catalogue[code]["severity"]}
+    }
+    assert disagree == {}
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        ({}, "'findings' list"),
+        ({"findings": [{"id": "A_B", "severity": "urgent", "title": "t", "check": "c", "fix": "f"}]}, "severity"),
+        ({"findings": [{"id": "A_B", "severity": "low", "title": "", "check": "c", "fix": "f"}]}, "'title'"),
+        ({"findings": [{"id": "a-b", "severity": "low", "title": "t", "check": "c", "fix": "f"}]}, "UPPER_SNAKE"),
+        ({"findings": [{"id": "A", "severity": "low", "title": "t", "check": "c", "fix": "f"}] * 2}, "duplicate"),
+    ],
+)
+def test_catalogue_errors_name_the_problem(data: dict[str, Any], needle: str) -> None:
+    assert any(needle in error for error in rep.catalogue_errors(data))
+
+
+# ---------------------------------------------------------------------------
+# Run validation, secret refusal, masking
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"host": ""}, "run.host"),
+        ({"mode": "fix"}, "run.mode"),
+        ({"result": "ok"}, "run.result"),
+        ({"findings": [{"message": "no code"}]}, "run.findings[0]"),
+        ({"findings": [{"code": "X", "severity": "urgent"}]}, "run.findings[0].severity"),
+        ({"verification": {"health": "ok"}}, "run.verification.health"),
+        ({"recreated": "yes"}, "run.recreated"),
+        ({"containers": "api"}, "run.containers"),
+    ],
+)
+def test_invalid_runs_are_refused_with_the_field_named(change: dict[str, Any], needle: str) -> None:
+    with pytest.raises(rep.ReportError) as err:
+        build(make_run(**change))
+    assert needle in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "leak",
+    [
+        {"failure": "AUTH failed with %s" % SECRET},
+        {"findings": [{"code": "REDIS_AUTH_FAILED", "evidence": {"url": "redis://:%s@redis:6379/0" % SECRET}}]},
+        {"findings": [{"code": "REDIS_AUTH_FAILED", "evidence": {"encoded": "NotTheProdPass2026%21Rotate"}}]},
+        {"history": [{"backup": "/b", "note": {SECRET: 1}}]},
+    ],
+)
+def test_a_run_holding_a_secret_is_refused_without_naming_it(tmp_path: Path, leak: dict[str, Any]) -> None:
+    with pytest.raises(rep.ReportError) as err:
+        build(make_run(**leak))
+    assert "refusing" in str(err.value)
+    assert SECRET not in str(err.value) and "NotTheProdPass2026" not in str(err.value)
+    assert not list(tmp_path.iterdir())
+
+
+def test_url_passwords_are_masked_everywhere() -> None:
+    report = build()
+    text = json.dumps(report)
+    assert "redis_password_change_me" not in text
+    assert "redis://:%s@redis:6379/0" % MASK in text
+
+
+def test_leak_check_catches_escaped_forms() -> None:
+    with pytest.raises(rep.ReportError):
+        rep.leak_check({"index.html": "a &amp; b"}, ["a & b"])
+    with pytest.raises(rep.ReportError):
+        rep.leak_check({"x.json": 'say \\"hi\\"'}, ['say "hi"'])
+    rep.leak_check({"x.md": "nothing here"}, ["a & b", "", None])
+
+
+# ---------------------------------------------------------------------------
+# The JSON document
+# ---------------------------------------------------------------------------
+
+
+def test_json_document_fields_and_severity_order() -> None:
+    report = build()
+    for field in ("schema_version", "run_id", "generated_at", "host", "mode", "check_mode", "audit", "result",
+                  "failure", "user", "started", "finished", "project_dir", "compose_project", "severity", "counts",
+                  "containers", "findings", "action_plan", "verification", "verification_overall", "changes",
+                  "history"):
+        assert field in report, field
+    assert report["schema_version"] == 1
+    severities = [f["severity"] for f in report["findings"]]
+    assert severities == sorted(severities, key=rep.SEVERITY_RANK.__getitem__)
+    assert severities[0] == "critical" and severities[-1] == "info"
+    assert report["counts"] == {"critical": 2, "medium": 1, "low": 1, "info": 1}
+    assert report["severity"] == "critical"
+    first = report["findings"][0]
+    assert {"code", "severity", "title", "message", "evidence", "check", "fix", "area", "catalogued"} <= set(first)
+    assert first["catalogued"] is True and "copilotos_redis_password" in first["fix"]
+    # the catalogue gives a severity only when the finding has none
+    drift = next(f for f in report["findings"] if f["code"] == "ENV_KEY_DRIFT")
+    assert drift["severity"] == "info"
+    assert report["changes"]["audit_only"] is True
+    assert report["changes"]["changed_keys"] == [] and report["changes"]["would_change_keys"] == ["REDIS_URL",
+                                                                                                   "CORS_ORIGINS"]
+    assert report["verification_overall"] == "failed"
+    json.dumps(report)
+
+
+def test_unknown_codes_are_kept_and_warned_about() -> None:
+    warnings: list[str] = []
+    run = make_run(findings=[{"code": "BRAND_NEW", "message": "x"}])
+    report = rep.prepare(run, str(CATALOGUE), [], "r", "t", warnings)
+    assert report["findings"][0]["code"] == "BRAND_NEW"
+    assert report["findings"][0]["catalogued"] is False
+    assert report["findings"][0]["severity"] == "medium"
+    assert warnings and "BRAND_NEW" in warnings[0]
+
+
+def test_rolled_back_run_adds_a_critical_finding_and_says_so() -> None:
+    run = make_run(mode="remediate", check_mode=False, result="rolled_back", findings=[],
+                   failure="health check failed after recreate", backup_path="/var/backups/copilotos/2",
+                   changed_keys=["CORS_ORIGINS"], recreated=True, verification={"health": "failed"})
+    report = build(run)
+    assert report["findings"][0]["code"] == "ROLLED_BACK"
+    assert report["verification_overall"] == "rolled_back"
+    md = rep.render_markdown(report, str(TEMPLATES))
+    assert "**Rolled back**" in md and "/var/backups/copilotos/2" in md
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "expected"), [("critical", 2), ("medium", 3), ("low", 4), ("never", 0)]
+)
+def test_fail_count_at_or_above(fail_on: str, expected: int) -> None:
+    report = build()
+    assert rep.summary(report, {}, fail_on)["fail_count"] == expected
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(None, "-"), (5, "5s"), (65, "1m 5s"), (14400, "4h 0m"), (90000, "1d 1h"), (True, "-")]
+)
+def test_duration(seconds: Any, text: str) -> None:
+    assert rep.duration(seconds) == text
+
+
+def test_md_cell_and_fence() -> None:
+    assert rep.md_cell("a|b\nc") == "a\\|b c"
+    assert rep.md_cell(None) == "-"
+    assert rep.md_fence("x ```` y") == "`````"
+    assert rep.md_fence("plain") == "```"
+
+
+# ---------------------------------------------------------------------------
+# Markdown
+# ---------------------------------------------------------------------------
+
+
+def test_markdown_sections_in_order_like_the_diagnosis() -> None:
+    md = rep.render_markdown(build(), str(TEMPLATES))
+    headings = [line for line in md.splitlines() if line.startswith("## ")]
+    assert [re.sub(r"^## (\d)\..*", r"\1", h) for h in headings] == ["1", "2", "3", "4", "5"]
+    assert "Executive summary" in headings[0] and "Findings" in headings[1] and "Action plan" in headings[2]
+    assert "Verification" in headings[3] and "Changes" in headings[4]
+    assert md.index("### Change history") > md.index("## 5.")
+    assert md.startswith("# Diagnosis: lab1")
+    assert "**Severity**: 🔴 CRITICAL" in md
+
+
+def test_markdown_container_table_and_findings_by_severity() -> None:
+    md = rep.render_markdown(build(), str(TEMPLATES))
+    assert "| Service | State | Health | Uptime |" in md
+    assert re.search(r"^\| api \| ✅ running \| healthy \| 4h 0m \|", md, re.M)
+    assert re.search(r"^\| redis \| ❌ restarting \| unhealthy \| 5s \|", md, re.M)
+    assert "1 of 2 containers not running or not healthy" in md
+    titles = re.findall(r"^### 2\.\d+\. \S+ .* \((\w+)\)$", md, re.M)
+    assert titles == ["critical", "critical", "medium", "low", "info"]
+    # each finding carries its evidence and its fix
+    section = md[md.index("## 2."):md.index("## 3.")]
+    assert section.count("**Evidence**") == 5 and section.count("**Fix**") == 5
+    # evidence with a ``` run gets a longer fence, so it cannot break out
+    assert "````json" in section
+
+
+def test_markdown_action_plan_verification_and_changes() -> None:
+    md = rep.render_markdown(build(), str(TEMPLATES))
+    plan = md[md.index("## 3."):md.index("## 4.")]
+    assert plan.index("Step 1: Redis") < plan.index("SAPTIVA timeouts") < plan.index("Rate limit")
+    assert "remediate.yml --limit lab1" in plan
+    assert "| redis_auth | ❌ failed |" in md
+    assert "**Audit only, nothing changed.**" in md
+    assert "| 2026-11-28T06:00:00Z | ops | REDIS_URL | /var/backups/copilotos/1 | yes | passed |" in md
+
+
+def test_markdown_of_a_remediation_lists_keys_and_backup() -> None:
+    run = make_run(mode="remediate", check_mode=False, result="remediated", findings=[],
+                   backup_path="/var/backups/copilotos/20261129T060000Z", recreated=True, override_changed=True,
+                   verification={k: "passed" for k in rep.VERIFY_ORDER})
+    md = rep.render_markdown(build(run), str(TEMPLATES))
+    assert "- Keys changed: `REDIS_URL`, `CORS_ORIGINS`" in md
+    assert "- api recreated: yes" in md and "/var/backups/copilotos/20261129T060000Z" in md
+    assert "**No finding**" in md and "Nothing to do." in md
+    assert "Overall: ✅ passed" in md
+
+
+# ---------------------------------------------------------------------------
+# HTML index
+# ---------------------------------------------------------------------------
+
+
+def test_index_matrix_cells_and_expandable_findings() -> None:
+    one = build()
+    two = build(make_run(host="lab2", findings=[], result="compliant", verification={}))
+    page = rep.render_index([two, one], "20261129T060000Z", "2026-11-29T06:02:00Z", str(TEMPLATES))
+    assert 'id="severity-matrix"' in page
+    rows = re.findall(r'<tr class="host-row" data-host="([^"]+)">', page)
+    assert rows == ["lab1", "lab2"]
+    lab1 = page[page.index('data-host="lab1">'):page.index('data-host="lab2">')]
+    assert '<td class="num sev-critical" data-severity="critical">2</td>' in lab1
+    assert '<td class="num sev-medium" data-severity="medium">1</td>' in lab1
+    lab2 = page[page.index('data-host="lab2">'):page.index("</tbody>")]
+    assert lab2.count('class="num zero"') == 4
+    assert page.count('<tr class="finding ') == 5
+    assert page.count("<details>") == 5
+    # escaped, never live markup
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page
+    assert "<link" not in page and "src=" not in page
+
+
+# ---------------------------------------------------------------------------
+# Files
+# ---------------------------------------------------------------------------
+
+
+def test_write_reports_modes_latest_link_and_shared_index(tmp_path: Path) -> None:
+    base = tmp_path / "reports"
+    run_dir = base / "20261129T060000Z"
+    latest = base / "latest"
+    files1 = rep.write_reports(build(), str(run_dir), str(TEMPLATES), [SECRET], str(latest))
+    files2 = rep.write_reports(build(make_run(host="lab2")), str(run_dir), str(TEMPLATES), [SECRET], str(latest))
+    assert stat.S_IMODE(os.stat(base).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(run_dir).st_mode) == 0o700
+    for path in [*files1.values(), *files2.values()]:
+        if path == str(latest):
+            continue
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+    assert sorted(p.name for p in run_dir.iterdir() if not p.name.startswith(".")) == [
+        "index.html", "lab1.json", "lab1.md", "lab2.json", "lab2.md"]
+    assert os.path.islink(latest) and os.readlink(latest) == "20261129T060000Z"
+    index = (run_dir / "index.html").read_text(encoding="utf-8")
+    assert 'data-host="lab1"' in index and 'data-host="lab2"' in index
+    doc = json.loads((run_dir / "lab1.json").read_text(encoding="utf-8"))
+    assert doc["schema_version"] == 1 and doc["host"] == "lab1"
+    for path in run_dir.iterdir():
+        assert SECRET not in path.read_text(encoding="utf-8")
+    # a newer run moves the link
+    rep.write_reports(build(), str(base / "20261129T070000Z"), str(TEMPLATES), [], str(latest))
+    assert os.readlink(latest) == "20261129T070000Z"
+
+
+def test_latest_refuses_to_replace_a_real_directory(tmp_path: Path) -> None:
+    (tmp_path / "latest").mkdir()
+    with pytest.raises(rep.ReportError):
+        rep.write_reports(build(), str(tmp_path / "r1"), str(TEMPLATES), [], str(tmp_path / "latest"))
+
+
+def test_unsafe_host_names_become_safe_file_names(tmp_path: Path) -> None:
+    files = rep.write_reports(build(make_run(host="../evil/host")), str(tmp_path / "r"), str(TEMPLATES), [])
+    assert os.path.dirname(files["json"]) == str(tmp_path / "r")
+    assert os.path.basename(files["json"]) == "_evil_host.json"
+
+
+def test_foreign_json_files_are_ignored_by_the_index(tmp_path: Path) -> None:
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    (run_dir / "other.json").write_text('{"not": "a report"}', encoding="utf-8")
+    (run_dir / "broken.json").write_text("{", encoding="utf-8")
+    rep.write_reports(build(), str(run_dir), str(TEMPLATES), [])
+    assert [r["host"] for r in rep.load_reports(str(run_dir))] == ["lab1"]
+
+
+# ---------------------------------------------------------------------------
+# Summary callback formatting
+# ---------------------------------------------------------------------------
+
+
+def test_summary_table_lines() -> None:
+    report = build()
+    s1 = rep.summary(report, {"markdown": "/r/lab1.md", "index": "/r/index.html"}, "critical")
+    s2 = copy.deepcopy(s1)
+    s2.update(host="lab2", audit=False, changed_keys=["REDIS_URL"], recreated=True, verification="rolled_back")
+    lines = copilotos_summary.format_table({"lab2": s2, "lab1": s1})
+    assert lines[0].split()[:5] == ["host", "critical", "medium", "low", "info"]
+    assert lines[1].split()[:8] == ["lab1", "2", "1", "1", "1", "audit", "only", "no"]
+    assert "ROLLED BACK" in lines[2] and lines[2].split()[5:7] == ["1", "yes"]
+    assert lines[-1] == "index: /r/index.html"
