@@ -348,6 +348,18 @@ def fail_count(counts: dict[str, int], fail_on: str) -> int:
     return sum(count for severity, count in counts.items() if SEVERITY_RANK.get(severity, 99) <= limit)
 
 
+def normalize_container(item: dict[str, Any]) -> dict[str, Any]:
+    """A container entry with the contract's names.
+
+    ``state`` falls back to Docker's ``status`` and ``service`` to ``name`` (the shape
+    ``config_audit`` returns); other keys are kept.
+    """
+    out = dict(item)
+    out["service"] = item.get("service") or item.get("name") or "?"
+    out["state"] = item.get("state") or item.get("status")
+    return out
+
+
 def build_report(
     run: dict[str, Any],
     catalogue: dict[str, dict[str, Any]],
@@ -392,7 +404,7 @@ def build_report(
         "compose_project": run.get("compose_project"),
         "severity": worst,
         "counts": counts,
-        "containers": list(run.get("containers") or []),
+        "containers": [normalize_container(c) for c in run.get("containers") or []],
         "findings": findings,
         "action_plan": action_plan(findings, host, remediable=audit or run["result"] in ("failed", "rolled_back")),
         "verification": verification_rows(run.get("verification") or {}),

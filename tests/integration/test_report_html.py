@@ -36,7 +36,39 @@ localhost ansible_connection=local
 lab-alias ansible_connection=local
 """
 
-PLAYBOOK = """\
+# Like remediate.yml: one host per batch, so the run directory must still be
+# shared, and the audit exit status comes from a final unbatched play (a batched
+# play ends as soon as one whole batch has failed).
+PLAYBOOK_SERIAL = """\
+---
+- name: Synthetic report run
+  hosts: copilotos
+  gather_facts: false
+  serial: 1
+  max_fail_percentage: 100
+  tasks:
+    - name: Set the synthetic run record
+      ansible.builtin.set_fact:
+        copilotos_run: "{{ synthetic_runs[inventory_hostname] }}"
+
+    - name: Write the reports
+      ansible.builtin.include_role:
+        name: copilotos_report
+      vars:
+        copilotos_report_fail_inline: false
+
+- name: Audit exit status
+  hosts: copilotos
+  gather_facts: false
+  tasks:
+    - name: Fail the hosts whose audit found problems
+      ansible.builtin.include_role:
+        name: copilotos_report
+        tasks_from: exit_status.yml
+"""
+
+# The simple form: one play, the role fails the audit right after writing.
+PLAYBOOK_INLINE = """\
 ---
 - name: Synthetic report run
   hosts: copilotos
@@ -95,9 +127,11 @@ def runs(leak: bool = False) -> dict[str, Any]:
     }
 
 
-def play(tmp: Path, *extra: str, leak: bool = False, check: bool = True) -> subprocess.CompletedProcess[str]:
+def play(
+    tmp: Path, *extra: str, leak: bool = False, check: bool = True, serial: bool = True
+) -> subprocess.CompletedProcess[str]:
     (tmp / "inventory.ini").write_text(INVENTORY, encoding="utf-8")
-    (tmp / "playbook.yml").write_text(PLAYBOOK, encoding="utf-8")
+    (tmp / "playbook.yml").write_text(PLAYBOOK_SERIAL if serial else PLAYBOOK_INLINE, encoding="utf-8")
     extra_vars = {"synthetic_runs": runs(leak), "copilotos_report_secrets": [SECRET, MONGO_SECRET],
                   "copilotos_report_dir": str(tmp / "reports")}
     (tmp / "vars.json").write_text(json.dumps(extra_vars), encoding="utf-8")
@@ -188,6 +222,22 @@ def test_no_secret_in_output_or_reports(audit: tuple[Path, Any]) -> None:
     for text in texts:
         assert SECRET not in text and MONGO_SECRET not in text
         assert "redis_password_change_me" not in text
+
+
+def test_inline_exit_status_in_an_unbatched_play(tmp_path: Path) -> None:
+    proc = play(tmp_path, serial=False)
+    assert proc.returncode == 2, proc.stdout[-3000:]
+    assert "Audit of localhost: 4 finding(s) at or above critical" in proc.stdout
+    assert re.search(r"lab-alias\s+: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0", proc.stdout)
+    assert len(run_dirs(tmp_path)) == 1
+    assert "COPILOTOS SUMMARY" in proc.stdout
+
+
+def test_without_check_mode_an_audit_run_still_fails(tmp_path: Path) -> None:
+    # mode audit without --check (playbooks/audit.yml style): the reports are written and the exit status applies
+    proc = play(tmp_path, check=False)
+    assert proc.returncode == 2
+    assert len(list(run_dirs(tmp_path)[0].glob("*.md"))) == 2
 
 
 def test_fail_on_never_exits_zero(tmp_path: Path) -> None:

@@ -325,6 +325,18 @@ def test_markdown_container_table_and_findings_by_severity() -> None:
     assert "````json" in section
 
 
+def test_docker_status_shape_is_accepted_for_containers() -> None:
+    run = make_run(containers=[{"name": "copilotos-lab1-api-1", "service": "api", "status": "running", "health": "none",
+                                "uptime_s": 61, "image": "x"},
+                               {"name": "copilotos-lab1-web-1", "status": "exited", "health": "none"}])
+    report = build(run)
+    assert [c["state"] for c in report["containers"]] == ["running", "exited"]
+    assert report["containers"][1]["service"] == "copilotos-lab1-web-1"
+    md = rep.render_markdown(report, str(TEMPLATES))
+    assert "| api | ✅ running | none | 1m 1s |" in md
+    assert "1 of 2 containers not running or not healthy" in md
+
+
 def test_markdown_action_plan_verification_and_changes() -> None:
     md = rep.render_markdown(build(), str(TEMPLATES))
     plan = md[md.index("## 3."):md.index("## 4.")]
