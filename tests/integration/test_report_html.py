@@ -85,7 +85,7 @@ PLAYBOOK_INLINE = """\
 
 
 def runs(leak: bool = False) -> dict[str, Any]:
-    audit_findings = [
+    audit_findings: list[dict[str, Any]] = [
         {"code": "REDIS_URL_PASSWORD_MISMATCH", "severity": "critical", "message": "REDIS_URL password differs",
          "evidence": {"REDIS_URL": "redis://:redis_password_change_me@redis:6379/0"}},
         {"code": "REDIS_URL_LOCALHOST", "message": "the api uses redis://localhost:6379/0",

@@ -325,6 +325,16 @@ def test_markdown_container_table_and_findings_by_severity() -> None:
     assert "````json" in section
 
 
+def test_critical_problems_are_listed_once_per_code() -> None:
+    run = make_run()
+    run["findings"] += [{"code": "CORS_PREFLIGHT_FAILED", "message": "apex"},
+                        {"code": "CORS_PREFLIGHT_FAILED", "message": "www"}]
+    md = rep.render_markdown(build(run), str(TEMPLATES))
+    summary = md[md.index("**Critical problems**"):md.index("## 2.")]
+    assert summary.count("`CORS_PREFLIGHT_FAILED`") == 1 and "`CORS_PREFLIGHT_FAILED`) ×2" in summary
+    assert md.count("(`CORS_PREFLIGHT_FAILED`)") == 1 and md.count("**Code**: `CORS_PREFLIGHT_FAILED`") == 2
+
+
 def test_docker_status_shape_is_accepted_for_containers() -> None:
     run = make_run(containers=[{"name": "copilotos-lab1-api-1", "service": "api", "status": "running", "health": "none",
                                 "uptime_s": 61, "image": "x"},
