@@ -1,0 +1,214 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: copilotos-remediation contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: config_audit
+short_description: Audit the copilotos api configuration against the remediation plan
+description:
+  - Reads the api's env file and the running containers of the Compose project, and reports findings with
+    stable codes, severity and masked evidence, like the production diagnosis does.
+  - "Checks: CORS origins (parseable JSON list, production origins present), SAPTIVA timeouts (plan and
+    connect < read <= total), MongoDB pool and server-selection timeout, rate limit, env file permissions,
+    containers that are unhealthy or restarting, the running api's environment against the file (drift),
+    and whether the compose file still overrides C(REDIS_URL)."
+  - Read-only; never changes anything.
+version_added: "0.1.0"
+author: copilotos-remediation contributors
+options:
+  path:
+    description: The api's env file (C(.env.production)).
+    type: path
+    required: true
+  project_name:
+    description: The Compose project name.
+    type: str
+    required: true
+  service:
+    description: The api service.
+    type: str
+    default: api
+  override_file:
+    description: The compose override file that resets C(REDIS_URL); used to tell a missing fix from drift.
+    type: path
+  desired:
+    description: Managed keys and their desired values; RV(pending_keys) names those that differ in the file.
+    type: dict
+    default: {}
+  secret_keys:
+    description: Keys whose values never appear in evidence.
+    type: list
+    elements: str
+    default: [REDIS_URL, REDIS_PASSWORD, MONGODB_URL, MONGODB_PASSWORD]
+  plan:
+    description: Thresholds of the plan (see C(DEFAULT_PLAN) in module_utils copilotos_audit).
+    type: dict
+    default: {}
+  docker_host:
+    description: Docker daemon URL; the default socket when unset.
+    type: str
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+requirements:
+  - docker (Python SDK)
+"""
+
+EXAMPLES = r"""
+- name: Audit the api configuration
+  config_audit:
+    path: /srv/copilotos/.env.production
+    project_name: copilotos
+    override_file: /srv/copilotos/docker-compose.override.yml
+  register: audit
+"""
+
+RETURN = r"""
+findings:
+  description: Findings with C(code), C(severity), C(message) and masked C(evidence).
+  returned: always
+  type: list
+  elements: dict
+pending_keys:
+  description: Names of the keys in O(desired) whose value in the file differs.
+  returned: always
+  type: list
+  elements: str
+containers:
+  description: State of every container of the project (service, status, health, started_at, uptime_s, image).
+  returned: always
+  type: list
+  elements: dict
+api:
+  description: The api container's id, status, health and StartedAt.
+  returned: always
+  type: dict
+file_mode:
+  description: The env file's permission bits, as an octal string.
+  returned: always
+  type: str
+"""
+
+import os
+from datetime import datetime, timezone
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.copilotos_audit import (
+    DEFAULT_PLAN,
+    audit_containers,
+    audit_cors,
+    audit_drift,
+    audit_file_mode,
+    audit_mongo_pool,
+    audit_rate_limit,
+    audit_timeouts,
+    pending_keys,
+)
+from ansible.module_utils.copilotos_docker import (
+    DOCKER_IMPORT_ERROR,
+    PROJECT_LABEL,
+    SERVICE_LABEL,
+    DockerError,
+    container_env,
+    container_state,
+    get_client,
+)
+from ansible.module_utils.copilotos_env import EnvParseError, parse_env
+
+
+def uptime(started_at: str | None) -> int | None:
+    if not started_at or started_at.startswith("0001"):
+        return None
+    stamp = datetime.fromisoformat(started_at[:26].rstrip("Z") + "+00:00")
+    return int((datetime.now(timezone.utc) - stamp).total_seconds())
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            project_name=dict(type="str", required=True),
+            service=dict(type="str", default="api"),
+            override_file=dict(type="path"),
+            desired=dict(type="dict", default={}, no_log=True),
+            secret_keys=dict(type="list", elements="str", default=["REDIS_URL", "REDIS_PASSWORD", "MONGODB_URL", "MONGODB_PASSWORD"],
+                             no_log=False),
+            plan=dict(type="dict", default={}),
+            docker_host=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    if DOCKER_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
+    p = module.params
+    plan = dict(DEFAULT_PLAN, **p["plan"])
+    path = p["path"]
+    if not os.path.isfile(path):
+        module.fail_json(msg="env file %s does not exist or is not a regular file" % path)
+    try:
+        with open(path, "rb") as handle:
+            env = parse_env(handle.read().decode("utf-8"))
+    except EnvParseError as exc:
+        module.fail_json(msg="cannot parse %s: %s" % (path, exc))
+    except UnicodeDecodeError:
+        module.fail_json(msg="env file %s is not UTF-8 text" % path)
+    values = {key: value.text for key, value in env.effective().items()}
+    mode = os.stat(path).st_mode & 0o7777
+
+    try:
+        client = get_client(p["docker_host"])
+        containers = client.containers.list(all=True, filters={"label": "%s=%s" % (PROJECT_LABEL, p["project_name"])})
+    except DockerError as exc:
+        module.fail_json(msg=str(exc))
+    except Exception as exc:  # noqa: BLE001 - the SDK raises many kinds
+        module.fail_json(msg="cannot list the containers of %s: %s" % (p["project_name"], " ".join(str(exc).split())[:200]))
+
+    states = []
+    api_container = None
+    for container in containers:
+        state = container_state(container)
+        state["service"] = container.labels.get(SERVICE_LABEL)
+        state["uptime_s"] = uptime(state.get("started_at")) if state.get("status") == "running" else None
+        state.pop("last_health_output", None) if state.get("health") in ("healthy", "none") else None
+        states.append(state)
+        if state["service"] == p["service"] and api_container is None:
+            api_container = container
+    states.sort(key=lambda s: str(s.get("service")))
+
+    secret_keys = p["secret_keys"]
+    findings = []
+    findings += audit_file_mode(mode)
+    findings += audit_cors(values, plan, os.path.basename(path))
+    findings += audit_timeouts(values, plan)
+    findings += audit_mongo_pool(values, plan)
+    findings += audit_rate_limit(values, plan)
+    findings += audit_containers(states)
+    api = {}
+    if api_container is not None:
+        running_env = container_env(api_container)
+        override_in_place = False
+        if p["override_file"] and os.path.isfile(p["override_file"]):
+            with open(p["override_file"], encoding="utf-8") as handle:
+                override_in_place = "REDIS_URL: !reset" in handle.read()
+        findings += audit_drift(values, running_env, secret_keys, override_in_place)
+        cors_running = audit_cors(running_env, plan, "the running api")
+        if cors_running and not any(f["code"] == c["code"] for f in findings for c in cors_running):
+            findings += cors_running
+        api = {k: v for k, v in container_state(api_container).items() if k in ("id", "status", "health", "started_at")}
+    else:
+        findings.append({"code": "CONTAINER_UNHEALTHY", "severity": "critical",
+                         "message": "no container for service %s in project %s" % (p["service"], p["project_name"]),
+                         "evidence": {"service": p["service"]}})
+
+    module.exit_json(changed=False, findings=findings, pending_keys=pending_keys(values, p["desired"]),
+                     containers=states, api=api, file_mode="%04o" % mode)
+
+
+if __name__ == "__main__":
+    main()
