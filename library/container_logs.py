@@ -30,7 +30,10 @@ options:
   since:
     description:
       - Where to start. An ISO 8601 timestamp (C(2025-09-30T20:19:00Z)), epoch seconds, or V(container_start) for the
-        container's C(State.StartedAt), so only the current run of the container is judged.
+        start of the container's current run, so only that run is judged.
+      - V(container_start) is the container's creation, or the end of its previous run (C(State.FinishedAt)) when it
+        was restarted. C(State.StartedAt) itself is not used as is, because Docker stamps it a few milliseconds after
+        the process wrote its first log lines.
     type: str
     default: container_start
   patterns:
@@ -159,14 +162,16 @@ from ansible.module_utils.copilotos_logs import (  # noqa: E402
     normalise_patterns,
     ns_to_iso,
     parse_since,
-    to_epoch_ns,
+    run_start_ns,
 )
 
 
 def read_logs(container, since_seconds, scanner):
     """Stream the container's logs since whole seconds into the scanner, line by line."""
     pending = b""
-    stream = container.logs(stdout=True, stderr=True, timestamps=True, since=max(1, since_seconds), stream=True)
+    stream = container.logs(
+        stdout=True, stderr=True, timestamps=True, since=max(1, since_seconds), stream=True, follow=False
+    )
     for chunk in stream:
         pending += chunk
         if b"\n" in pending:
@@ -200,8 +205,8 @@ def run(module):
         container = service_container(client, p["project_name"], p["service"])
 
     if p["since"] == "container_start":
-        started = (container.attrs.get("State") or {}).get("StartedAt") or ""
-        since_ns = max(0, to_epoch_ns(started) or 0)
+        state = container.attrs.get("State") or {}
+        since_ns = run_start_ns(container.attrs.get("Created"), state.get("StartedAt"), state.get("FinishedAt"))
 
     scanner = LogScanner(patterns, since_ns, p["max_matches"], p["secrets"] or [])
     try:

@@ -155,6 +155,7 @@ findings:
 """
 
 import http.client  # noqa: E402
+from urllib.parse import urlsplit  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.copilotos_common import finding, mask_url_passwords  # noqa: E402
@@ -176,6 +177,10 @@ def run(module):
     secrets = [p["upstream_token"]] if p["upstream_token"] else []
     for key in ("url", "upstream_url"):
         if p[key]:
+            password = urlsplit(p[key]).password
+            if password:
+                # keeps a basic-auth password out of every output, ``invocation`` included
+                module.no_log_values.add(password)
             try:
                 check_url(p[key])
             except ValueError as exc:

@@ -167,6 +167,30 @@ def parse_since(value: Any) -> int:
     return ns
 
 
+def run_start_ns(created: str | None, started_at: str | None, finished_at: str | None) -> int:
+    """Where the container's current run begins, for ``since: container_start``.
+
+    Docker stamps ``State.StartedAt`` a few milliseconds *after* the process
+    wrote its first lines, so StartedAt itself would miss them. Instead: the
+    end of the previous run (``FinishedAt``, kept while running again) when
+    the container was restarted, else its creation. A stopped container (its
+    FinishedAt is after StartedAt) falls back to StartedAt minus one second.
+    """
+
+    def valid(stamp: str | None) -> int | None:
+        ns = to_epoch_ns(stamp) if stamp else None
+        return ns if ns is not None and ns > 0 else None
+
+    created_ns, started_ns, finished_ns = valid(created), valid(started_at), valid(finished_at)
+    if started_ns is None:
+        return created_ns or 0
+    if finished_ns is not None and finished_ns <= started_ns and (created_ns is None or finished_ns > created_ns):
+        return finished_ns
+    if created_ns is not None and created_ns <= started_ns and (finished_ns is None or finished_ns <= started_ns):
+        return created_ns
+    return max(0, started_ns - 1_000_000_000)
+
+
 def ns_to_iso(ns: int) -> str:
     seconds, frac = divmod(ns, 1_000_000_000)
     return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S") + ".%09dZ" % frac

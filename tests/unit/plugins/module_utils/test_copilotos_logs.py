@@ -17,6 +17,7 @@ from ansible.module_utils.copilotos_logs import (
     normalise_patterns,
     ns_to_iso,
     parse_since,
+    run_start_ns,
     split_timestamp,
     to_epoch_ns,
 )
@@ -223,3 +224,25 @@ def test_scanner_windows_line_endings_and_untimed_lines() -> None:
     scanner.feed(b"Connection refused\r\n\r\n")
     assert scanner.counts == {"connection_refused": 1}
     assert scanner.matches[0]["time"] is None
+
+
+ZERO = "0001-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("created", "started", "finished", "expected"),
+    [
+        # never restarted: the creation, before the first line (StartedAt comes a bit later)
+        ("1970-01-01T00:00:10Z", "1970-01-01T00:00:11.5Z", ZERO, 10 * 10**9),
+        # restarted: the end of the previous run
+        ("1970-01-01T00:00:10Z", "1970-01-01T00:01:00Z", "1970-01-01T00:00:59Z", 59 * 10**9),
+        # stopped now: FinishedAt is after StartedAt; StartedAt minus one second
+        ("1970-01-01T00:00:10Z", "1970-01-01T00:01:00Z", "1970-01-01T00:02:00Z", 59 * 10**9),
+        # never started
+        ("1970-01-01T00:00:10Z", ZERO, ZERO, 10 * 10**9),
+        (None, None, None, 0),
+        (None, "1970-01-01T00:01:00Z", None, 59 * 10**9),
+    ],
+)
+def test_run_start_ns(created: str | None, started: str | None, finished: str | None, expected: int) -> None:
+    assert run_start_ns(created, started, finished) == expected
