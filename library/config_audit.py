@@ -36,7 +36,14 @@ options:
     description: The compose override file that resets C(REDIS_URL); used to tell a missing fix from drift.
     type: path
   desired:
-    description: Managed keys and their desired values; RV(pending_keys) names those that differ in the file.
+    description:
+      - Managed keys and their desired values; RV(pending_keys) names those that differ in the file.
+      - Put secret values in O(desired_secret) instead, so that short plain values (C(5), C(50)) are not
+        masked all over the result by Ansible's no_log handling.
+    type: dict
+    default: {}
+  desired_secret:
+    description: Like O(desired), for the keys whose values are secrets (never returned).
     type: dict
     default: {}
   secret_keys:
@@ -136,7 +143,8 @@ def main() -> None:
             project_name=dict(type="str", required=True),
             service=dict(type="str", default="api"),
             override_file=dict(type="path"),
-            desired=dict(type="dict", default={}, no_log=True),
+            desired=dict(type="dict", default={}),
+            desired_secret=dict(type="dict", default={}, no_log=True),
             secret_keys=dict(type="list", elements="str", default=["REDIS_URL", "REDIS_PASSWORD", "MONGODB_URL", "MONGODB_PASSWORD"],
                              no_log=False),
             plan=dict(type="dict", default={}),
@@ -206,7 +214,7 @@ def main() -> None:
                          "message": "no container for service %s in project %s" % (p["service"], p["project_name"]),
                          "evidence": {"service": p["service"]}})
 
-    module.exit_json(changed=False, findings=findings, pending_keys=pending_keys(values, p["desired"]),
+    module.exit_json(changed=False, findings=findings, pending_keys=pending_keys(values, dict(p["desired"], **p["desired_secret"])),
                      containers=states, api=api, file_mode="%04o" % mode)
 
 
