@@ -171,10 +171,10 @@ last_health_output:
   type: str
 """
 
-import os  # noqa: E402
+import os
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
-from ansible.module_utils.copilotos_compose import (  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.copilotos_compose import (
     CONFIG_HASH_LABEL,
     IMAGE_LABEL,
     ComposeError,
@@ -190,7 +190,7 @@ from ansible.module_utils.copilotos_compose import (  # noqa: E402
     split_command,
     wait_healthy,
 )
-from ansible.module_utils.copilotos_docker import (  # noqa: E402
+from ansible.module_utils.copilotos_docker import (
     DOCKER_IMPORT_ERROR,
     DockerError,
     NotFound,

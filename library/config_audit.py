@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: copilotos-remediation contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -103,7 +102,7 @@ file_mode:
 """
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.copilotos_audit import (
@@ -133,7 +132,7 @@ def uptime(started_at: str | None) -> int | None:
     if not started_at or started_at.startswith("0001"):
         return None
     stamp = datetime.fromisoformat(started_at[:26].rstrip("Z") + "+00:00")
-    return int((datetime.now(timezone.utc) - stamp).total_seconds())
+    return int((datetime.now(UTC) - stamp).total_seconds())
 
 
 def main() -> None:
@@ -145,8 +144,12 @@ def main() -> None:
             override_file=dict(type="path"),
             desired=dict(type="dict", default={}),
             desired_secret=dict(type="dict", default={}, no_log=True),
-            secret_keys=dict(type="list", elements="str", default=["REDIS_URL", "REDIS_PASSWORD", "MONGODB_URL", "MONGODB_PASSWORD"],
-                             no_log=False),
+            secret_keys=dict(
+                type="list",
+                elements="str",
+                default=["REDIS_URL", "REDIS_PASSWORD", "MONGODB_URL", "MONGODB_PASSWORD"],
+                no_log=False,
+            ),
             plan=dict(type="dict", default={}),
             docker_host=dict(type="str"),
         ),
@@ -174,8 +177,10 @@ def main() -> None:
         containers = client.containers.list(all=True, filters={"label": "%s=%s" % (PROJECT_LABEL, p["project_name"])})
     except DockerError as exc:
         module.fail_json(msg=str(exc))
-    except Exception as exc:  # noqa: BLE001 - the SDK raises many kinds
-        module.fail_json(msg="cannot list the containers of %s: %s" % (p["project_name"], " ".join(str(exc).split())[:200]))
+    except Exception as exc:
+        module.fail_json(
+            msg="cannot list the containers of %s: %s" % (p["project_name"], " ".join(str(exc).split())[:200])
+        )
 
     states = []
     api_container = None
@@ -210,12 +215,23 @@ def main() -> None:
             findings += cors_running
         api = {k: v for k, v in container_state(api_container).items() if k in ("id", "status", "health", "started_at")}
     else:
-        findings.append({"code": "CONTAINER_UNHEALTHY", "severity": "critical",
-                         "message": "no container for service %s in project %s" % (p["service"], p["project_name"]),
-                         "evidence": {"service": p["service"]}})
+        findings.append(
+            {
+                "code": "CONTAINER_UNHEALTHY",
+                "severity": "critical",
+                "message": "no container for service %s in project %s" % (p["service"], p["project_name"]),
+                "evidence": {"service": p["service"]},
+            }
+        )
 
-    module.exit_json(changed=False, findings=findings, pending_keys=pending_keys(values, dict(p["desired"], **p["desired_secret"])),
-                     containers=states, api=api, file_mode="%04o" % mode)
+    module.exit_json(
+        changed=False,
+        findings=findings,
+        pending_keys=pending_keys(values, dict(p["desired"], **p["desired_secret"])),
+        containers=states,
+        api=api,
+        file_mode="%04o" % mode,
+    )
 
 
 if __name__ == "__main__":

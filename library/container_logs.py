@@ -144,11 +144,11 @@ findings:
   elements: dict
 """
 
-import time  # noqa: E402
+import time
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
-from ansible.module_utils.copilotos_common import finding  # noqa: E402
-from ansible.module_utils.copilotos_docker import (  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.copilotos_common import finding
+from ansible.module_utils.copilotos_docker import (
     DOCKER_IMPORT_ERROR,
     DockerError,
     DockerException,
@@ -156,7 +156,7 @@ from ansible.module_utils.copilotos_docker import (  # noqa: E402
     get_client,
     service_container,
 )
-from ansible.module_utils.copilotos_logs import (  # noqa: E402
+from ansible.module_utils.copilotos_logs import (
     LogScanner,
     PatternError,
     normalise_patterns,

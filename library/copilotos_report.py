@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # Copyright: copilotos-remediation contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-# ruff: noqa: E402  (Ansible module layout: the documentation strings come before the imports)
+
 
 from __future__ import annotations
 

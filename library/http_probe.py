@@ -154,12 +154,12 @@ findings:
   elements: dict
 """
 
-import http.client  # noqa: E402
-from urllib.parse import urlsplit  # noqa: E402
+import http.client
+from urllib.parse import urlsplit
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible.module_utils.copilotos_common import finding, mask_url_passwords  # noqa: E402
-from ansible.module_utils.copilotos_http import (  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.copilotos_common import finding, mask_url_passwords
+from ansible.module_utils.copilotos_http import (
     check_url,
     error_text,
     evaluate_cors,

@@ -185,19 +185,19 @@ msg:
   type: str
 """
 
-import time  # noqa: E402
-import traceback  # noqa: E402
-from typing import Any  # noqa: E402
+import time
+import traceback
+from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
-from ansible.module_utils.copilotos_common import finding, mask_text, mask_url_passwords, one_line  # noqa: E402
-from ansible.module_utils.copilotos_docker import (  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.copilotos_common import finding, mask_text, mask_url_passwords, one_line
+from ansible.module_utils.copilotos_docker import (
     DOCKER_IMPORT_ERROR,
     DockerError,
     get_client,
     resolve_service_address,
 )
-from ansible.module_utils.copilotos_urls import (  # noqa: E402
+from ansible.module_utils.copilotos_urls import (
     MONGO_DEFAULT_PORT,
     MongoUri,
     is_ip_address,

@@ -175,21 +175,21 @@ msg:
   type: str
 """
 
-import errno  # noqa: E402
-import ssl  # noqa: E402
-import time  # noqa: E402
-import traceback  # noqa: E402
-from typing import Any  # noqa: E402
+import errno
+import ssl
+import time
+import traceback
+from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
-from ansible.module_utils.copilotos_common import finding, mask_text, mask_url_passwords, one_line  # noqa: E402
-from ansible.module_utils.copilotos_docker import (  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.copilotos_common import finding, mask_text, mask_url_passwords, one_line
+from ansible.module_utils.copilotos_docker import (
     DOCKER_IMPORT_ERROR,
     DockerError,
     get_client,
     resolve_service_address,
 )
-from ansible.module_utils.copilotos_urls import (  # noqa: E402
+from ansible.module_utils.copilotos_urls import (
     REDIS_DEFAULT_PORT,
     RedisUrl,
     is_ip_address,
@@ -335,7 +335,7 @@ def try_redis(
         if client is not None:
             try:
                 client.close()
-            except Exception:  # noqa: S110 - closing a failed client must not mask the result
+            except Exception:  # noqa: S110 - closing a failed client is best effort
                 pass
     return outcome
 

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: copilotos-remediation contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -96,8 +95,13 @@ def is_stale(holder: dict, stale_after: int) -> tuple[bool, str]:
 
 
 def describe(holder: dict) -> str:
-    return "%s@%s pid %s since %s (%s)" % (holder.get("user"), holder.get("host"), holder.get("pid"),
-                                           holder.get("started"), holder.get("playbook"))
+    return "%s@%s pid %s since %s (%s)" % (
+        holder.get("user"),
+        holder.get("host"),
+        holder.get("pid"),
+        holder.get("started"),
+        holder.get("playbook"),
+    )
 
 
 def main() -> None:
@@ -111,9 +115,14 @@ def main() -> None:
         supports_check_mode=True,
     )
     path, owner = module.params["path"], module.params["owner"]
-    me = {"user": owner.get("user"), "host": owner.get("host"), "pid": owner.get("pid"),
-          "playbook": owner.get("playbook"), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-          "epoch": time.time()}
+    me = {
+        "user": owner.get("user"),
+        "host": owner.get("host"),
+        "pid": owner.get("pid"),
+        "playbook": owner.get("playbook"),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "epoch": time.time(),
+    }
     holder = read_lock(path)
     mine = holder is not None and holder.get("pid") == me["pid"] and holder.get("host") == me["host"]
 
@@ -127,7 +136,9 @@ def main() -> None:
     if holder is not None and not mine:
         stale, why = is_stale(holder, module.params["stale_after"])
         if not stale:
-            module.fail_json(msg="another copilotos run holds the lock %s: %s" % (path, describe(holder)), holder=holder)
+            module.fail_json(
+                msg="another copilotos run holds the lock %s: %s" % (path, describe(holder)), holder=holder
+            )
         module.warn("reclaiming a stale lock %s (%s): %s" % (path, why, describe(holder)))
         reclaimed = True
         if not module.check_mode:
@@ -139,7 +150,9 @@ def main() -> None:
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:
-        module.fail_json(msg="another copilotos run took the lock %s just now: %s" % (path, describe(read_lock(path) or {})))
+        module.fail_json(
+            msg="another copilotos run took the lock %s just now: %s" % (path, describe(read_lock(path) or {}))
+        )
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(me, handle)
         handle.flush()

@@ -49,7 +49,7 @@ fi
 
 # --- Debian tools used by the lab and the tests -------------------------------
 if is_debian && is_root; then
-  apt_install debootstrap redis-server busybox-static curl
+  apt_install debootstrap redis-server busybox-static curl chromium
 fi
 
 [ $want_docker = 1 ] || exit 0

@@ -17,3 +17,26 @@ if MODULE_UTILS not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(MODULE_UTILS)
 if LIBRARY not in sys.path:
     sys.path.insert(0, LIBRARY)
+
+
+
+import pytest  # noqa: E402
+from ansible.module_utils import _internal as _ansible_internal  # noqa: E402
+from ansible.module_utils.common import warnings as _ansible_warnings  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _module_side_of_ansible(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Modules run in-process in unit tests: make them behave as on a target.
+
+    Once any controller code is imported (a callback or lookup test), Ansible
+    flags the process as the controller and module warnings go to the display
+    instead of the result; its warning registry also deduplicates across runs.
+    """
+    if "/plugins/modules/" not in str(request.node.path):
+        return
+    monkeypatch.setattr(_ansible_internal, "is_controller", False)
+    for name in ("_global_warnings", "_global_deprecations"):
+        registry = getattr(_ansible_warnings, name, None)
+        if hasattr(registry, "clear"):
+            registry.clear()

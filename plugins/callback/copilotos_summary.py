@@ -1,6 +1,6 @@
 # Copyright: copilotos-remediation contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-# ruff: noqa: E402  (Ansible plugin layout: the documentation string comes before the imports)
+
 
 from __future__ import annotations
 

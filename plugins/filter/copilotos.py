@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: copilotos-remediation contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Jinja filters of the copilotos roles: URL building with percent-encoding."""
@@ -18,21 +17,34 @@ def urlquote(value: Any) -> str:
     return quote(str(value), safe="")
 
 
-def redis_url(password: Any, host: str = "redis", port: int = 6379, db: int = 0,
-              username: str = "", scheme: str = "redis") -> str:
+def redis_url(
+    password: Any, host: str = "redis", port: int = 6379, db: int = 0, username: str = "", scheme: str = "redis"
+) -> str:
     """Build ``redis://[user]:<pct-encoded password>@host:port/db``."""
     if not password:
         raise AnsibleFilterError("copilotos_redis_url: the Redis password is empty")
     return "%s://%s:%s@%s:%d/%d" % (scheme, quote(str(username), safe=""), urlquote(password), host, int(port), int(db))
 
 
-def mongo_url(password: Any, username: str, host: str = "mongodb", port: int = 27017,
-              database: str = "copilotos", auth_source: str = "admin") -> str:
+def mongo_url(
+    password: Any,
+    username: str,
+    host: str = "mongodb",
+    port: int = 27017,
+    database: str = "copilotos",
+    auth_source: str = "admin",
+) -> str:
     """Build ``mongodb://user:<pct-encoded password>@host:port/db?authSource=...``."""
     if not password or not username:
         raise AnsibleFilterError("copilotos_mongo_url: the MongoDB username or password is empty")
     return "mongodb://%s:%s@%s:%d/%s?authSource=%s" % (
-        urlquote(username), urlquote(password), host, int(port), database, quote(auth_source, safe=""))
+        urlquote(username),
+        urlquote(password),
+        host,
+        int(port),
+        database,
+        quote(auth_source, safe=""),
+    )
 
 
 class FilterModule:

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: copilotos-remediation contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
@@ -36,5 +35,11 @@ class LookupModule(LookupBase):
         except OSError:
             pid = os.getpid()
         playbook = next((arg for arg in sys.argv[1:] if arg.endswith((".yml", ".yaml"))), "")
-        return [{"user": getpass.getuser(), "host": socket.gethostname(), "pid": pid,
-                 "playbook": os.path.basename(playbook)}]
+        return [
+            {
+                "user": getpass.getuser(),
+                "host": socket.gethostname(),
+                "pid": pid,
+                "playbook": os.path.basename(playbook),
+            }
+        ]

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: copilotos-remediation contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Configuration audit of the copilotos api: pure functions over env values.
@@ -12,7 +11,8 @@ keys are reported by name only, URLs are masked.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ansible.module_utils.copilotos_common import MASK, finding, mask_url_passwords
 
@@ -27,7 +27,7 @@ DEFAULT_PLAN: dict[str, Any] = {
 }
 
 
-def shown(key: str, value: Optional[str], secret_keys: Sequence[str]) -> Optional[str]:
+def shown(key: str, value: str | None, secret_keys: Sequence[str]) -> str | None:
     """A value as it may appear in evidence."""
     if value is None:
         return None
@@ -36,7 +36,7 @@ def shown(key: str, value: Optional[str], secret_keys: Sequence[str]) -> Optiona
     return mask_url_passwords(value)
 
 
-def parse_origins(raw: Optional[str]) -> tuple[Optional[list[str]], Optional[str]]:
+def parse_origins(raw: str | None) -> tuple[list[str] | None, str | None]:
     """Parse CORS_ORIGINS like pydantic-settings: a JSON list of strings."""
     if raw is None:
         return None, "CORS_ORIGINS is not set"
@@ -49,7 +49,7 @@ def parse_origins(raw: Optional[str]) -> tuple[Optional[list[str]], Optional[str
     return value, None
 
 
-def _number(raw: Optional[str]) -> Optional[float]:
+def _number(raw: str | None) -> float | None:
     try:
         return float(raw) if raw is not None else None
     except ValueError:
@@ -60,13 +60,23 @@ def audit_cors(values: Mapping[str, str], plan: Mapping[str, Any], source: str) 
     raw = values.get("CORS_ORIGINS")
     origins, error = parse_origins(raw)
     if error:
-        return [finding("CORS_UNPARSEABLE", "critical", "CORS_ORIGINS in %s: %s" % (source, error),
-                        source=source, value=raw)]
+        return [
+            finding(
+                "CORS_UNPARSEABLE", "critical", "CORS_ORIGINS in %s: %s" % (source, error), source=source, value=raw
+            )
+        ]
     missing = [o for o in plan["cors_required_origins"] if o not in (origins or [])]
     if missing:
-        return [finding("CORS_ORIGIN_MISSING", "critical",
-                        "CORS_ORIGINS in %s lacks the production origin(s) %s" % (source, ", ".join(missing)),
-                        source=source, value=raw, missing=missing)]
+        return [
+            finding(
+                "CORS_ORIGIN_MISSING",
+                "critical",
+                "CORS_ORIGINS in %s lacks the production origin(s) %s" % (source, ", ".join(missing)),
+                source=source,
+                value=raw,
+                missing=missing,
+            )
+        ]
     return []
 
 
@@ -74,16 +84,31 @@ def audit_timeouts(values: Mapping[str, str], plan: Mapping[str, Any]) -> list[d
     total = _number(values.get("SAPTIVA_TIMEOUT"))
     connect = _number(values.get("SAPTIVA_CONNECT_TIMEOUT"))
     read = _number(values.get("SAPTIVA_READ_TIMEOUT"))
-    evidence = {"SAPTIVA_TIMEOUT": values.get("SAPTIVA_TIMEOUT"), "SAPTIVA_CONNECT_TIMEOUT": values.get("SAPTIVA_CONNECT_TIMEOUT"),
-                "SAPTIVA_READ_TIMEOUT": values.get("SAPTIVA_READ_TIMEOUT")}
+    evidence = {
+        "SAPTIVA_TIMEOUT": values.get("SAPTIVA_TIMEOUT"),
+        "SAPTIVA_CONNECT_TIMEOUT": values.get("SAPTIVA_CONNECT_TIMEOUT"),
+        "SAPTIVA_READ_TIMEOUT": values.get("SAPTIVA_READ_TIMEOUT"),
+    }
     out = []
     if read is None or read < plan["saptiva_read_timeout"] or total is None or total < plan["saptiva_timeout"]:
-        out.append(finding("SAPTIVA_TIMEOUT_BELOW_PLAN", "medium",
-                           "SAPTIVA read/total timeouts are below the plan (read %s s, total %s s)"
-                           % (plan["saptiva_read_timeout"], plan["saptiva_timeout"]), **evidence))
+        out.append(
+            finding(
+                "SAPTIVA_TIMEOUT_BELOW_PLAN",
+                "medium",
+                "SAPTIVA read/total timeouts are below the plan (read %s s, total %s s)"
+                % (plan["saptiva_read_timeout"], plan["saptiva_timeout"]),
+                **evidence,
+            )
+        )
     if None in (total, connect, read) or not (connect < read <= total):  # type: ignore[operator]
-        out.append(finding("SAPTIVA_TIMEOUT_INCONSISTENT", "medium",
-                           "SAPTIVA timeouts must satisfy connect < read <= total", **evidence))
+        out.append(
+            finding(
+                "SAPTIVA_TIMEOUT_INCONSISTENT",
+                "medium",
+                "SAPTIVA timeouts must satisfy connect < read <= total",
+                **evidence,
+            )
+        )
     return out
 
 
@@ -91,23 +116,39 @@ def audit_mongo_pool(values: Mapping[str, str], plan: Mapping[str, Any]) -> list
     out = []
     max_pool = _number(values.get("DB_MAX_POOL_SIZE"))
     if max_pool is None or max_pool > plan["db_max_pool_size"]:
-        out.append(finding("MONGO_POOL_ABOVE_PLAN", "medium",
-                           "DB_MAX_POOL_SIZE is above the plan's %s" % plan["db_max_pool_size"],
-                           DB_MAX_POOL_SIZE=values.get("DB_MAX_POOL_SIZE"), DB_MIN_POOL_SIZE=values.get("DB_MIN_POOL_SIZE")))
+        out.append(
+            finding(
+                "MONGO_POOL_ABOVE_PLAN",
+                "medium",
+                "DB_MAX_POOL_SIZE is above the plan's %s" % plan["db_max_pool_size"],
+                DB_MAX_POOL_SIZE=values.get("DB_MAX_POOL_SIZE"),
+                DB_MIN_POOL_SIZE=values.get("DB_MIN_POOL_SIZE"),
+            )
+        )
     sst = _number(values.get("DB_SERVER_SELECTION_TIMEOUT_MS"))
     if sst is None or sst < plan["db_server_selection_timeout_ms"]:
-        out.append(finding("MONGO_SERVER_SELECTION_TIMEOUT_LOW", "medium",
-                           "DB_SERVER_SELECTION_TIMEOUT_MS is below %s ms" % plan["db_server_selection_timeout_ms"],
-                           DB_SERVER_SELECTION_TIMEOUT_MS=values.get("DB_SERVER_SELECTION_TIMEOUT_MS")))
+        out.append(
+            finding(
+                "MONGO_SERVER_SELECTION_TIMEOUT_LOW",
+                "medium",
+                "DB_SERVER_SELECTION_TIMEOUT_MS is below %s ms" % plan["db_server_selection_timeout_ms"],
+                DB_SERVER_SELECTION_TIMEOUT_MS=values.get("DB_SERVER_SELECTION_TIMEOUT_MS"),
+            )
+        )
     return out
 
 
 def audit_rate_limit(values: Mapping[str, str], plan: Mapping[str, Any]) -> list[dict[str, Any]]:
     rpm = _number(values.get("RATE_LIMIT_REQUESTS_PER_MINUTE"))
     if rpm is None or rpm < plan["rate_limit_min"]:
-        return [finding("RATE_LIMIT_BELOW_EXPECTED", "low",
-                        "RATE_LIMIT_REQUESTS_PER_MINUTE is below the expected %s per minute" % plan["rate_limit_min"],
-                        RATE_LIMIT_REQUESTS_PER_MINUTE=values.get("RATE_LIMIT_REQUESTS_PER_MINUTE"))]
+        return [
+            finding(
+                "RATE_LIMIT_BELOW_EXPECTED",
+                "low",
+                "RATE_LIMIT_REQUESTS_PER_MINUTE is below the expected %s per minute" % plan["rate_limit_min"],
+                RATE_LIMIT_REQUESTS_PER_MINUTE=values.get("RATE_LIMIT_REQUESTS_PER_MINUTE"),
+            )
+        ]
     return []
 
 
@@ -116,42 +157,79 @@ def pending_keys(values: Mapping[str, str], desired: Mapping[str, str]) -> list[
     return sorted(key for key, want in desired.items() if values.get(key) != want)
 
 
-def audit_drift(file_values: Mapping[str, str], container_values: Mapping[str, str], secret_keys: Sequence[str],
-                override_in_place: bool) -> list[dict[str, Any]]:
+def audit_drift(
+    file_values: Mapping[str, str],
+    container_values: Mapping[str, str],
+    secret_keys: Sequence[str],
+    override_in_place: bool,
+) -> list[dict[str, Any]]:
     """The running container against the file on disk."""
     out = []
     drift = sorted(k for k, v in file_values.items() if k in container_values and container_values[k] != v)
     missing = sorted(k for k in file_values if k not in container_values)
     if "REDIS_URL" in drift and not override_in_place:
-        out.append(finding("COMPOSE_OVERRIDE_MISSING", "critical",
-                           "the compose file's environment overrides REDIS_URL, so the api ignores .env.production",
-                           container_value=shown("REDIS_URL", container_values.get("REDIS_URL"), secret_keys),
-                           file_value=shown("REDIS_URL", file_values.get("REDIS_URL"), secret_keys)))
+        out.append(
+            finding(
+                "COMPOSE_OVERRIDE_MISSING",
+                "critical",
+                "the compose file's environment overrides REDIS_URL, so the api ignores .env.production",
+                container_value=shown("REDIS_URL", container_values.get("REDIS_URL"), secret_keys),
+                file_value=shown("REDIS_URL", file_values.get("REDIS_URL"), secret_keys),
+            )
+        )
         drift.remove("REDIS_URL")
     if drift or missing:
-        out.append(finding("CONTAINER_ENV_DRIFT", "medium",
-                           "the running api does not carry the env file's values (edited but never recreated?)",
-                           differing_keys=drift, missing_keys=missing))
+        out.append(
+            finding(
+                "CONTAINER_ENV_DRIFT",
+                "medium",
+                "the running api does not carry the env file's values (edited but never recreated?)",
+                differing_keys=drift,
+                missing_keys=missing,
+            )
+        )
     return out
 
 
 def audit_containers(states: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for state in states:
-        if state.get("status") == "restarting" or int(state.get("restart_count") or 0) > 0 and state.get("health") != "healthy":
-            out.append(finding("CONTAINER_RESTARTING", "critical", "container %s is restarting" % state.get("name"),
-                               service=state.get("service"), status=state.get("status"),
-                               restart_count=state.get("restart_count")))
+        if state.get("status") == "restarting" or (
+            int(state.get("restart_count") or 0) > 0 and state.get("health") != "healthy"
+        ):
+            out.append(
+                finding(
+                    "CONTAINER_RESTARTING",
+                    "critical",
+                    "container %s is restarting" % state.get("name"),
+                    service=state.get("service"),
+                    status=state.get("status"),
+                    restart_count=state.get("restart_count"),
+                )
+            )
         elif state.get("status") != "running" or state.get("health") not in ("healthy", "none"):
-            out.append(finding("CONTAINER_UNHEALTHY", "critical", "container %s is %s/%s"
-                               % (state.get("name"), state.get("status"), state.get("health")),
-                               service=state.get("service"), status=state.get("status"), health=state.get("health"),
-                               last_health_output=mask_url_passwords(state.get("last_health_output", ""))[-200:]))
+            out.append(
+                finding(
+                    "CONTAINER_UNHEALTHY",
+                    "critical",
+                    "container %s is %s/%s" % (state.get("name"), state.get("status"), state.get("health")),
+                    service=state.get("service"),
+                    status=state.get("status"),
+                    health=state.get("health"),
+                    last_health_output=mask_url_passwords(state.get("last_health_output", ""))[-200:],
+                )
+            )
     return out
 
 
 def audit_file_mode(mode: int) -> list[dict[str, Any]]:
     if mode & 0o007:
-        return [finding("ENV_FILE_WORLD_READABLE", "medium", "the env file is accessible to other users (mode %04o)" % mode,
-                        mode="%04o" % mode)]
+        return [
+            finding(
+                "ENV_FILE_WORLD_READABLE",
+                "medium",
+                "the env file is accessible to other users (mode %04o)" % mode,
+                mode="%04o" % mode,
+            )
+        ]
     return []

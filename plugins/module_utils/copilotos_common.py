@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: copilotos-remediation contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Helpers shared by every copilotos module: masking, findings, errors."""
@@ -6,7 +5,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote
 
 MASK = "********"
@@ -14,7 +14,7 @@ MASK = "********"
 SEVERITIES = ("critical", "medium", "low", "info")
 
 
-def secret_forms(secrets: Iterable[Optional[str]]) -> list[str]:
+def secret_forms(secrets: Iterable[str | None]) -> list[str]:
     """Every form in which a secret could leak: plain and percent-encoded.
 
     Longest first, so a replacement never leaves a tail of a longer secret.
@@ -31,7 +31,7 @@ def secret_forms(secrets: Iterable[Optional[str]]) -> list[str]:
     return sorted(forms, key=len, reverse=True)
 
 
-def mask_text(text: Any, secrets: Iterable[Optional[str]]) -> str:
+def mask_text(text: Any, secrets: Iterable[str | None]) -> str:
     """Return ``text`` as a string with every secret form replaced by MASK."""
     out = "" if text is None else str(text)
     for form in secret_forms(secrets):

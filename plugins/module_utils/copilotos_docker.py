@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: copilotos-remediation contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Docker Engine helpers shared by the copilotos modules.
@@ -10,9 +9,9 @@ with ``missing_required_lib`` instead of a traceback.
 from __future__ import annotations
 
 import traceback
-from typing import Any, Optional
+from typing import Any
 
-DOCKER_IMPORT_ERROR: Optional[str] = None
+DOCKER_IMPORT_ERROR: str | None = None
 try:
     import docker  # type: ignore[import-untyped]
     from docker.errors import DockerException, NotFound  # type: ignore[import-untyped]
@@ -30,7 +29,7 @@ class DockerError(Exception):
     """A Docker problem, with a one-line message meant for the operator."""
 
 
-def get_client(docker_host: Optional[str] = None, timeout: int = 30) -> Any:
+def get_client(docker_host: str | None = None, timeout: int = 30) -> Any:
     """Return a connected Docker client or raise DockerError."""
     if docker is None:
         raise DockerError("the Python 'docker' library is not installed")
@@ -42,7 +41,7 @@ def get_client(docker_host: Optional[str] = None, timeout: int = 30) -> Any:
         client.ping()
     except DockerException as exc:
         where = docker_host or "the default socket (DOCKER_HOST or /var/run/docker.sock)"
-        raise DockerError("Docker engine unreachable at %s: %s" % (where, " ".join(str(exc).split())[:200]))
+        raise DockerError("Docker engine unreachable at %s: %s" % (where, " ".join(str(exc).split())[:200])) from None
     return client
 
 
@@ -52,7 +51,8 @@ def service_containers(client: Any, project: str, service: str, all_states: bool
     try:
         found = client.containers.list(all=all_states, filters=filters)
     except DockerException as exc:
-        raise DockerError("cannot list containers of %s/%s: %s" % (project, service, " ".join(str(exc).split())[:200]))
+        detail = " ".join(str(exc).split())[:200]
+        raise DockerError("cannot list containers of %s/%s: %s" % (project, service, detail)) from None
     return sorted(found, key=lambda c: c.attrs.get("Created", ""), reverse=True)
 
 

@@ -49,7 +49,9 @@ class LabHost:
         return "%s-%s-1" % (self.project, service)
 
 
-def make_inventory(base: Path, names: list[str], extra_group_vars: dict[str, Any] | None = None) -> tuple[Path, list[LabHost]]:
+def make_inventory(
+    base: Path, names: list[str], extra_group_vars: dict[str, Any] | None = None
+) -> tuple[Path, list[LabHost]]:
     """An inventory directory shaped like inventory/lab, with unique hosts."""
     inv = base / "inventory"
     inv.mkdir(parents=True, exist_ok=True)

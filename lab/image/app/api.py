@@ -63,7 +63,8 @@ def _int(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise SettingsError('error parsing value for field "%s": %r is not a valid integer' % (name.lower(), raw))
+        message = 'error parsing value for field "%s": %r is not a valid integer' % (name.lower(), raw)
+        raise SettingsError(message) from None
 
 
 def _float(name: str, default: float) -> float:
@@ -71,7 +72,8 @@ def _float(name: str, default: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise SettingsError('error parsing value for field "%s": %r is not a valid number' % (name.lower(), raw))
+        message = 'error parsing value for field "%s": %r is not a valid number' % (name.lower(), raw)
+        raise SettingsError(message) from None
     if value <= 0:
         raise SettingsError('field "%s" must be greater than 0' % name.lower())
     return value
@@ -82,7 +84,7 @@ def _origins() -> list[str]:
     try:
         value = json.loads(raw)
     except ValueError:
-        raise SettingsError('error parsing value for field "cors_origins" from source "EnvSettingsSource"')
+        raise SettingsError('error parsing value for field "cors_origins" from source "EnvSettingsSource"') from None
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise SettingsError('field "cors_origins": input should be a valid list of strings')
     return value

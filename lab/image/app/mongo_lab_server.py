@@ -140,7 +140,7 @@ class LabMongo:
 
     def __init__(
         self,
-        host: str = "0.0.0.0",  # noqa: S104 - the lab container must accept its network
+        host: str = "0.0.0.0",
         port: int = 27017,
         user: str | None = None,
         password: str | None = None,
@@ -169,7 +169,7 @@ class LabMongo:
                 secret = password
                 if mech == "SCRAM-SHA-1":
                     # MongoDB's SCRAM-SHA-1 uses the legacy digest as the password.
-                    secret = hashlib.md5(("%s:mongo:%s" % (user, password)).encode("utf-8")).hexdigest()  # noqa: S324
+                    secret = hashlib.md5(("%s:mongo:%s" % (user, password)).encode("utf-8")).hexdigest()  # noqa: S324 - the protocol mandates MD5 here
                 self._auth_info[mech] = scramp.ScramMechanism(mech).make_auth_info(secret, iteration_count=iterations)
 
     @property
@@ -549,7 +549,7 @@ def healthcheck(port: int, timeout_ms: int = 3000) -> int:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="MongoDB wire-protocol stand-in for the copilotos lab")
-    parser.add_argument("--host", default=os.environ.get("MONGO_LAB_HOST", "0.0.0.0"))  # noqa: S104
+    parser.add_argument("--host", default=os.environ.get("MONGO_LAB_HOST", "0.0.0.0"))
     parser.add_argument("--port", type=int, default=_env_int("MONGO_LAB_PORT", 27017))
     parser.add_argument(
         "--max-connections",

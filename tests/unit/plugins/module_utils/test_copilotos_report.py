@@ -331,7 +331,7 @@ def test_critical_problems_are_listed_once_per_code() -> None:
                         {"code": "CORS_PREFLIGHT_FAILED", "message": "www"}]
     md = rep.render_markdown(build(run), str(TEMPLATES))
     summary = md[md.index("**Critical problems**"):md.index("## 2.")]
-    assert summary.count("`CORS_PREFLIGHT_FAILED`") == 1 and "`CORS_PREFLIGHT_FAILED`) ×2" in summary
+    assert summary.count("`CORS_PREFLIGHT_FAILED`") == 1 and "`CORS_PREFLIGHT_FAILED`) ×2" in summary  # noqa: RUF001
     assert md.count("(`CORS_PREFLIGHT_FAILED`)") == 1 and md.count("**Code**: `CORS_PREFLIGHT_FAILED`") == 2
 
 

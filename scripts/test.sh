@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The README's test command (make test): static gates, then every test
+# against the real Docker engine, the real lab and real local servers.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
+started=$(date +%s)
+
+scripts/lint.sh
+
+# The lab image once, up front (rebuilt only when its recipe changes).
+lab/image/build.sh >/dev/null
+
+echo "== test: pytest" >&2
+pytest -q -p no:cacheprovider tests
+
+echo "== test: molecule" >&2
+scripts/molecule.sh
+
+echo "== test: done in $(( $(date +%s) - started )) s" >&2
