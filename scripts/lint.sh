@@ -9,7 +9,7 @@ step yamllint
 yamllint --strict .
 
 step ruff
-ruff check library plugins tests lab/image/app scripts bench
+ruff check $(ls -d library plugins tests lab/image/app bench 2>/dev/null)
 step mypy
 mypy plugins/module_utils plugins/filter library
 
