@@ -6,7 +6,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PYTEST ?= $(VENV)/bin/pytest
 INVENTORY ?= inventory/lab
 
-.PHONY: setup lab-up lab-down lab-reset demo remediate audit test lint unit integration molecule bench clean
+.PHONY: docs setup lab-up lab-down lab-reset demo remediate audit test lint unit integration molecule bench clean
 
 setup:
 	@scripts/setup-toolchain.sh
@@ -49,3 +49,6 @@ bench: setup
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache reports
+
+docs: setup
+	$(VENV)/bin/python scripts/gen_vars_doc.py

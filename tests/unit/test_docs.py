@@ -1,0 +1,21 @@
+"""The variables page is generated from the argument specs and kept current."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_variables_doc_is_current() -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_vars_doc.py"), "--check"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_role_has_argument_specs_and_defaults() -> None:
+    for role in sorted((ROOT / "roles").iterdir()):
+        assert (role / "meta" / "argument_specs.yml").is_file(), role.name
+        assert (role / "tasks" / "main.yml").is_file(), role.name
