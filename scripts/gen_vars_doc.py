@@ -39,7 +39,9 @@ def render() -> str:
             kind = opt.get("type", "str")
             if kind == "list" and opt.get("elements"):
                 kind = "list of %s" % opt["elements"]
-            default = "" if "default" not in opt else "`%s`" % cell(yaml.safe_dump(opt["default"]).strip().removesuffix("..."))
+            default = ""
+            if "default" in opt:
+                default = "`%s`" % cell(yaml.safe_dump(opt["default"]).strip().removesuffix("..."))
             if opt.get("choices"):
                 kind += " (%s)" % ", ".join(str(c) for c in opt["choices"])
             desc = opt.get("description", "")
