@@ -34,10 +34,10 @@ options:
     description:
       - Keys to ensure, mapped to their exact wanted string. Numbers are converted to strings;
         booleans and nulls are refused (quote them).
-      - This option is C(no_log), because it carries passwords. Ansible therefore masks these values
-        wherever they appear in the task output, also non-secret ones; only values of keys outside
-        O(secret_keys) that are shorter than 3 characters or are numbers of up to 9 digits are left
-        visible, so they do not mask digits of paths and timestamps in the result.
+      - This option is C(no_log), because it carries passwords, so the task's arguments are never shown.
+        In the result and the diff, only the values of O(secret_keys) (plus any key whose name looks like a
+        secret, such as C(*PASSWORD*), C(*SECRET*), C(*TOKEN*), C(*API_KEY*)) and passwords inside URLs are
+        masked; the other values stay readable.
       - A value with a line break or another control character (tab excepted) is refused.
     type: dict
     default: {}
@@ -153,10 +153,11 @@ diff:
 """
 
 import os
+import re
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.copilotos_common import one_line
+from ansible.module_utils.copilotos_common import one_line, secret_forms
 from ansible.module_utils.copilotos_env import (
     EnvParseError,
     EnvValueError,
@@ -167,6 +168,7 @@ from ansible.module_utils.copilotos_env import (
     read_env_bytes,
     serialize,
     update_env,
+    url_passwords,
 )
 
 
@@ -179,23 +181,35 @@ def wanted_values(module: AnsibleModule) -> dict[str, str]:
     return out
 
 
-def keep_usable_output(module: AnsibleModule) -> None:
-    """Stop no_log from masking trivially non-secret values everywhere.
+SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PRIVATE_KEY|CREDENTIAL", re.IGNORECASE)
 
-    Ansible masks every value of ``values`` in every output string, so a
-    value such as ``10`` would turn the backup timestamp into ``********``.
-    Values of keys outside ``secret_keys`` that are shorter than 3 characters
-    or are short numbers are dropped from that list (``mask_text`` ignores
-    values that short too); a value also used by a secret key never is.
+
+def add_secret_looking_keys(module: AnsibleModule) -> None:
+    """Treat keys named like secrets as secret even when the caller forgot them."""
+    listed = set(module.params["secret_keys"])
+    found = {key for key in module.params["values"] if SECRET_NAME.search(str(key))}
+    module.params["secret_keys"] = sorted(listed | found)
+
+
+def keep_usable_output(module: AnsibleModule) -> None:
+    """Mask the secrets, and only the secrets, in every output string.
+
+    ``values`` is ``no_log`` (it carries passwords), so Ansible would mask
+    every value everywhere: ``10`` would turn a backup timestamp into
+    ``********`` and a CORS list would vanish from the diff an operator
+    reviews. The values of keys outside ``secret_keys`` are taken off that
+    list, unless the same text is also a secret; passwords inside URLs are
+    added to it, plain and percent-encoded.
     """
     secret_keys = set(module.params["secret_keys"])
     raw = module.params["values"]
     keep = {str(v) for k, v in raw.items() if k in secret_keys}
     for key, value in raw.items():
         text = str(value)
-        trivial = len(text) < 3 or (text.isdigit() and len(text) <= 9)
-        if key not in secret_keys and trivial and text not in keep:
+        if key not in secret_keys and text not in keep:
             module.no_log_values.discard(text)
+    for password in url_passwords(str(v) for v in raw.values()):
+        module.no_log_values.update(secret_forms([password]))
 
 
 def run(module: AnsibleModule) -> dict[str, Any]:
@@ -292,6 +306,7 @@ def main() -> None:
         add_file_common_args=True,
         supports_check_mode=True,
     )
+    add_secret_looking_keys(module)
     keep_usable_output(module)
     module.exit_json(**run(module))
 

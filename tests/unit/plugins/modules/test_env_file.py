@@ -229,7 +229,7 @@ def test_symlink_is_refused(run: Runner, incident: Path, tmp_path: Path) -> None
     [
         ({"FLAG": True}, "values.FLAG must be a string"),
         ({"NOTHING": None}, "values.NOTHING must be a string"),
-        ({"MULTI": "line1\nhidden-tail"}, "value of MULTI contains a line break"),
+        ({"MULTI_PASSWORD": "line1\nhidden-tail"}, "value of MULTI_PASSWORD contains a line break"),
         ({"1BAD": "x"}, "invalid variable name"),
     ],
 )
@@ -252,3 +252,18 @@ def test_not_utf8_fails(run: Runner, tmp_path: Path) -> None:
     path.write_bytes(b"A=caf\xe9\n")
     result = run(path=path, values={"A": "x"})
     assert result["failed"] is True and "not UTF-8" in result["msg"]
+
+
+def test_diff_shows_plain_values_and_masks_secrets(run: Runner, tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text("CORS_ORIGINS=[]\nDB_MAX_POOL_SIZE=100\n")
+    cors = '["https://copiloto.saptiva.com","https://www.copiloto.saptiva.com"]'
+    secret = "Sh0rt!pw-for-diff"
+    result = run(path=path, check=True, diff=True,
+                 values={"CORS_ORIGINS": cors, "DB_MAX_POOL_SIZE": "50", "REDIS_PASSWORD": secret,
+                         "REDIS_URL": "redis://:%s@redis:6379/0" % "Sh0rt%21pw-for-diff"})
+    after = result["diff"]["after"]
+    assert cors in after and "DB_MAX_POOL_SIZE=50" in after
+    text = json.dumps(result)
+    assert secret not in text and "Sh0rt%21pw-for-diff" not in text
+    assert result["changed_keys"] == ["CORS_ORIGINS", "DB_MAX_POOL_SIZE", "REDIS_PASSWORD", "REDIS_URL"]
