@@ -196,6 +196,7 @@ from ansible.module_utils.copilotos_docker import (
     DockerError,
     get_client,
     resolve_service_address,
+    service_not_running,
 )
 from ansible.module_utils.copilotos_urls import (
     MONGO_DEFAULT_PORT,
@@ -302,6 +303,14 @@ def _resolve(docker_host: str | None, project: str, service: str) -> tuple[str |
         return resolve_service_address(get_client(docker_host), project, service), ""
     except DockerError as exc:
         return None, one_line(exc)
+
+
+def _not_running(docker_host: str | None, project: str, service: str) -> str | None:
+    """Why the service has no address when its container exists but is stopped, else None."""
+    try:
+        return service_not_running(get_client(docker_host), project, service)
+    except DockerError:
+        return None
 
 
 def _service_for_host(host: str, service: str) -> str | None:
@@ -437,6 +446,18 @@ def run(module: AnsibleModule) -> dict[str, Any]:
             resolved, error = _resolve(p["docker_host"], p["compose_project"], service)
             if resolved:
                 direct = resolved
+            elif stopped := _not_running(p["docker_host"], p["compose_project"], service):
+                # The service is a container of the project, just not running: MongoDB is
+                # unreachable (not "unresolved", which means no such service).
+                check.add(
+                    "MONGO_UNREACHABLE",
+                    "critical",
+                    "MongoDB does not answer: %s, so service %r of project %r has no address"
+                    " (start it: docker compose up -d %s)" % (stopped, service, p["compose_project"], service),
+                    compose_project=p["compose_project"],
+                    service=service,
+                )
+                return finish(module, check, result)
             elif service == p["service"] or is_loopback_host(parsed.host):
                 check.add(
                     "MONGO_SERVICE_UNRESOLVED",

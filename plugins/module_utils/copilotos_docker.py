@@ -64,6 +64,16 @@ def service_container(client: Any, project: str, service: str) -> Any:
     return found[0]
 
 
+def service_not_running(client: Any, project: str, service: str) -> str | None:
+    """'container NAME is STATUS' when the service has a container that is not running, else None."""
+    try:
+        container = service_container(client, project, service)
+    except DockerError:
+        return None
+    status = (container.attrs.get("State") or {}).get("Status") or "unknown"
+    return None if status == "running" else "container %s is %s" % (container.name, status)
+
+
 def container_address(container: Any) -> str:
     """The container's IP address on its first network that has one."""
     networks = container.attrs.get("NetworkSettings", {}).get("Networks") or {}
