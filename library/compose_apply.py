@@ -169,9 +169,14 @@ last_health_output:
   description: The last health-check output, masked, when the container is not healthy.
   returned: on failure
   type: str
+last_error_logged:
+  description: The container's last log line reading as an error (masked), when it is not healthy; names the cause.
+  returned: on failure
+  type: str
 """
 
 import os
+import re
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.copilotos_compose import (
@@ -209,6 +214,21 @@ def image_info(client, name):
         return None, {}
     env = dict(item.partition("=")[::2] for item in (image.attrs.get("Config") or {}).get("Env") or [])
     return image.id, env
+
+
+def last_error_logged(client, container_id, secrets, tail=200):
+    """The container's last log line that reads as an error (masked, one line), or "" (tells why it is unhealthy)."""
+    if not container_id:
+        return ""
+    try:
+        raw = client.containers.get(container_id).logs(tail=tail, stdout=True, stderr=True)
+    except Exception:  # best effort: the health failure is reported either way
+        return ""
+    lines = raw.decode("utf-8", "replace").splitlines()
+    for line in reversed(lines):
+        if re.search(r"error|exception|failed|refused|traceback", line, re.IGNORECASE):
+            return " ".join(mask_output(line, secrets).split())[:300]
+    return ""
 
 
 def newest(client, project, service):
@@ -300,9 +320,18 @@ def run(module):
                 last_health_output=output,
             )
             result["changed"] = result["recreated"]
+            logged = last_error_logged(client, state.get("id"), project.secrets)
+            result["last_error_logged"] = logged
             module.fail_json(
-                msg="compose_apply: %s %s after up (status %s); last health check: %s"
-                % (where, exc, state.get("status"), " ".join(output.split())[:300] or "(none)"),
+                msg="compose_apply: %s %s after up (status %s, %s restart(s)); last health check: %s%s"
+                % (
+                    where,
+                    exc,
+                    state.get("status"),
+                    state.get("restart_count", 0),
+                    " ".join(output.split())[:300] or "(none)",
+                    "; last error logged: %s" % logged if logged else "",
+                ),
                 **result,
             )
         recreated = after.get("id") != before.get("id") or after.get("started_at") != before.get("started_at")
