@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The hand-run runbook of the diagnosis, minimal and unverified: the baseline
+# remediate.yml is measured against (bench/run). Same managed keys, same
+# override, the same `up -d --no-deps api` as compose_apply (plain `up -d api`
+# would also wait for redis and mongodb to be healthy), then curl the health
+# endpoint until it answers 200. No preflight, backup, lock, verification,
+# rollback or report.
+#   REDIS_PASSWORD=... RATE_LIMIT=500 bench/runbook.sh <project_dir> <compose_project> <api_port>
+# The password comes from the environment, never from the command line.
+set -euo pipefail
+dir=$1 project=$2 port=$3
+: "${REDIS_PASSWORD:?set REDIS_PASSWORD}"
+rate_limit=${RATE_LIMIT:-500}
+env_file=$dir/.env.production
+
+set_key() {  # replace KEY=... in place, or append it
+  local key=$1 value=$2 escaped
+  escaped=$(printf '%s' "$value" | sed -e 's/[\\&|]/\\&/g')
+  if grep -q "^$key=" "$env_file"; then
+    sed -i "s|^$key=.*|$key=$escaped|" "$env_file"
+  else
+    printf '%s=%s\n' "$key" "$value" >>"$env_file"
+  fi
+}
+
+encoded=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$REDIS_PASSWORD")
+set_key REDIS_URL "redis://:$encoded@redis:6379/0"
+set_key REDIS_PASSWORD "$REDIS_PASSWORD"
+set_key CORS_ORIGINS '["https://copiloto.saptiva.com","https://www.copiloto.saptiva.com"]'
+set_key SAPTIVA_TIMEOUT 120
+set_key SAPTIVA_CONNECT_TIMEOUT 15
+set_key SAPTIVA_READ_TIMEOUT 120
+set_key DB_MIN_POOL_SIZE 5
+set_key DB_MAX_POOL_SIZE 50
+set_key DB_CONNECTION_TIMEOUT_MS 10000
+set_key DB_SERVER_SELECTION_TIMEOUT_MS 10000
+set_key DB_MAX_IDLE_TIME_MS 300000
+set_key RATE_LIMIT_REQUESTS_PER_MINUTE "$rate_limit"
+set_key RATE_LIMIT_PERIOD 60
+
+# The same override remediate.yml writes (its marker comment included, so the
+# toolkit recognises the file afterwards).
+cat >"$dir/docker-compose.override.yml" <<'YAML'
+#
+# Ansible managed
+#
+# copilotos-remediation: the compose file's environment sets
+#   REDIS_URL: ${REDIS_URL:-redis://localhost:6379/0}
+# which wins over .env.production. Reset that key so the api takes REDIS_URL
+# from .env.production (the value this toolkit manages). No secret lives here.
+services:
+  api:
+    environment:
+      REDIS_URL: !reset null
+YAML
+
+cd "$dir"
+docker compose --project-name "$project" up -d --no-deps api >/dev/null 2>&1
+
+deadline=$((SECONDS + 180))
+until curl -fs --max-time 2 -o /dev/null "http://127.0.0.1:$port/api/health"; do
+  if [ $SECONDS -ge $deadline ]; then
+    echo "runbook: api not healthy after 180 s" >&2
+    exit 1
+  fi
+  sleep 0.2
+done
