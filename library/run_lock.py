@@ -153,10 +153,16 @@ def main() -> None:
         module.fail_json(
             msg="another copilotos run took the lock %s just now: %s" % (path, describe(read_lock(path) or {}))
         )
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(me, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
+    except OSError as exc:  # read-only or full filesystem, permissions: say so, no traceback
+        module.fail_json(msg="cannot create the lock %s: %s; nothing was changed" % (path, exc.strerror or exc))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(me, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        os.unlink(path)
+        module.fail_json(msg="cannot write the lock %s: %s; nothing was changed" % (path, exc.strerror or exc))
     module.exit_json(changed=False, holder=me, reclaimed=reclaimed)
 
 
