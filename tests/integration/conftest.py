@@ -307,15 +307,14 @@ def small_filesystem(project_dir: Path, size: str = "2m", read_only: bool = Fals
         if read_only:
             subprocess.run(["mount", "-o", "remount,ro", str(project_dir)], check=True)
         else:
-            filler = project_dir / ".filler"
-            with open(filler, "wb") as handle:
-                try:
-                    while True:
-                        handle.write(b"\0" * 4096)
-                        handle.flush()
-                        os.fsync(handle.fileno())
-                except OSError:
-                    pass
+            fd = os.open(project_dir / ".filler", os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                while True:
+                    os.write(fd, b"\0" * 4096)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
             probe = project_dir / ".probe"
             try:
                 probe.write_bytes(b"x" * 4096)
