@@ -289,25 +289,48 @@ class Bench:
 # --------------------------------------------------------------------------- the prober
 
 
-def probe(port: int, timeout: float = 1.0) -> int:
-    """HTTP status of /api/health, 0 when nothing answered."""
+PROBE_TIMEOUT = 1.0
+
+
+def probe(port: int, timeout: float = PROBE_TIMEOUT) -> int:
+    """HTTP status of /api/health; 0 when the connection was refused or reset, -1 on a timeout."""
     try:
         with urllib.request.urlopen("http://127.0.0.1:%d/api/health" % port, timeout=timeout) as resp:
             resp.read()
             return int(resp.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
+    except TimeoutError:
+        return -1
+    except urllib.error.URLError as exc:
+        return -1 if isinstance(exc.reason, TimeoutError) else 0
     except (OSError, ValueError):
         return 0
 
 
+def _windows(samples: list[tuple[float, bool]]) -> float:
+    """Seconds from each failed request to the next answered one, summed."""
+    down, start = 0.0, None
+    for at, ok in samples:
+        if not ok and start is None:
+            start = at
+        elif ok and start is not None:
+            down += at - start
+            start = None
+    if start is not None and samples:
+        down += samples[-1][0] - start
+    return down
+
+
 class Prober(threading.Thread):
-    """Health requests at PROBE_HZ; unavailable = no answer or a 5xx (a 429 is an answer)."""
+    """Health requests at PROBE_HZ. Unavailable: refused or reset, a 5xx, or no answer within
+    PROBE_TIMEOUT (a 429 is an answer). Refusals and timeouts are also counted apart: a slow answer
+    on a busy machine is not the same as a stopped api."""
 
     def __init__(self, port: int) -> None:
         super().__init__(daemon=True)
         self.port = port
-        self.samples: list[tuple[float, bool]] = []
+        self.samples: list[tuple[float, int]] = []
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -315,8 +338,7 @@ class Prober(threading.Thread):
         next_at = time.monotonic()
         while not self._halt.is_set():
             at = time.monotonic()
-            status = probe(self.port, timeout=period * 10)
-            self.samples.append((at, 0 < status < 500))
+            self.samples.append((at, probe(self.port)))
             next_at += period
             self._halt.wait(max(0.0, next_at - time.monotonic()))
             next_at = max(next_at, time.monotonic() - period)
@@ -324,18 +346,16 @@ class Prober(threading.Thread):
     def stop(self) -> dict[str, float]:
         self._halt.set()
         self.join()
-        failed = sum(1 for _, ok in self.samples if not ok)
-        # Outage windows: from the first failed request to the next answered one.
-        down, start = 0.0, None
-        for at, ok in self.samples:
-            if not ok and start is None:
-                start = at
-            elif ok and start is not None:
-                down += at - start
-                start = None
-        if start is not None:
-            down += self.samples[-1][0] - start
-        return {"requests": len(self.samples), "failed": failed, "failed_s": failed / PROBE_HZ, "down_s": down}
+        ok = [(at, 0 < status < 500) for at, status in self.samples]
+        hard = [(at, status != 0 and not 500 <= status < 600) for at, status in self.samples]
+        return {
+            "requests": len(self.samples),
+            "failed": sum(1 for _, good in ok if not good),
+            "refused": sum(1 for _, status in self.samples if status == 0),
+            "timeouts": sum(1 for _, status in self.samples if status == -1),
+            "down_s": _windows(ok),
+            "refused_s": _windows(hard),
+        }
 
 
 # --------------------------------------------------------------------------- helpers
@@ -696,7 +716,8 @@ def summarise(bench: Bench, **m: Any) -> dict[str, Any]:
         ),
         (
             "Api unavailability",
-            "%.2f s vs floor %.2f s (runbook %.2f s)" % (down_remediate, floor_down, down_runbook),
+            "%.2f s (refused/5xx %.2f s) vs floor %.2f s (runbook %.2f s)"
+            % (down_remediate, median([r.extra["refused_s"] for r in m["repair"]]), floor_down, down_runbook),
             down_remediate - floor_down,
             "<= floor + 1 s",
             down_remediate <= floor_down + 1,
@@ -847,8 +868,12 @@ def write_outputs(out: Path, res: dict[str, Any]) -> None:
         "",
         "## Api unavailability (20 Hz prober on /api/health)",
         "",
-        "| run | outage windows (s) | failed requests | requests |",
-        "|---|---|---|---|",
+        "Unavailable = refused or reset, 5xx, or no answer within %.0f s. The second column counts only"
+        % PROBE_TIMEOUT,
+        "refusals, resets and 5xx: the api process not serving at all.",
+        "",
+        "| run | unavailable (s) | of which refused/5xx (s) | failed requests | timeouts | requests |",
+        "|---|---|---|---|---|---|",
     ]
     for label, key in (
         ("remediate.yml", "unavail_remediate"),
@@ -856,7 +881,10 @@ def write_outputs(out: Path, res: dict[str, Any]) -> None:
         ("floor: docker stop + start", "unavail_floor"),
     ):
         for extra in res["raw"][key]:
-            lines.append("| %s | %.2f | %d | %d |" % (label, extra["down_s"], extra["failed"], extra["requests"]))
+            lines.append(
+                "| %s | %.2f | %.2f | %d | %d | %d |"
+                % (label, extra["down_s"], extra["refused_s"], extra["failed"], extra["timeouts"], extra["requests"])
+            )
     floors = res["raw"]["unavail_floor"]
     lines += [
         "",
