@@ -21,9 +21,23 @@ BUILDER = ROOT / ".venv" / "bin" / "ansible-builder"
 def create(context: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PATH="%s:%s" % (ROOT / ".venv" / "bin", os.environ.get("PATH", "/usr/bin:/bin")))
     return subprocess.run(
-        [str(BUILDER), "create", "--file", "execution-environment.yml", "--context", str(context),
-         "--output-filename", "Containerfile"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+        [
+            str(BUILDER),
+            "create",
+            "--file",
+            "execution-environment.yml",
+            "--context",
+            str(context),
+            "--output-filename",
+            "Containerfile",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_definition_is_schema_v3_with_pinned_core() -> None:
@@ -55,10 +69,17 @@ def test_create_writes_a_build_context_offline(tmp_path: Path) -> None:
 
     # The project's content, copied into the context and into the image.
     build = context / "_build" / "copilotos"
-    for relative in ("ansible.cfg", "remediate.yml", "playbooks/audit.yml", "playbooks/rollback.yml",
-                     "roles/copilotos_env/tasks/apply.yml", "library/env_file.py",
-                     "plugins/module_utils/copilotos_common.py", "plugins/callback/copilotos_summary.py",
-                     "requirements/runtime.txt"):
+    for relative in (
+        "ansible.cfg",
+        "remediate.yml",
+        "playbooks/audit.yml",
+        "playbooks/rollback.yml",
+        "roles/copilotos_env/tasks/apply.yml",
+        "library/env_file.py",
+        "plugins/module_utils/copilotos_common.py",
+        "plugins/callback/copilotos_summary.py",
+        "requirements/runtime.txt",
+    ):
         assert (build / relative).is_file(), relative
     assert "COPY _build/copilotos/ /usr/share/ansible/copilotos/" in containerfile
     # The copied ansible.cfg resolves its relative paths next to itself.
