@@ -6,7 +6,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PYTEST ?= $(VENV)/bin/pytest
 INVENTORY ?= inventory/lab
 
-.PHONY: docs setup lab-up lab-down lab-reset demo remediate audit test lint unit integration molecule bench clean
+.PHONY: docs test-faults setup lab-up lab-down lab-reset demo remediate audit test lint unit integration molecule bench clean
 
 setup:
 	@scripts/setup-toolchain.sh
@@ -52,3 +52,6 @@ clean:
 
 docs: setup
 	$(VENV)/bin/python scripts/gen_vars_doc.py
+
+test-faults: setup
+	$(PYTEST) -q tests/integration/test_faults.py
