@@ -6,7 +6,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PYTEST ?= $(VENV)/bin/pytest
 INVENTORY ?= inventory/lab
 
-.PHONY: docs test-faults setup lab-up lab-down lab-reset demo remediate audit test lint unit integration molecule bench clean
+.PHONY: docs test-faults test-fleet setup lab-up lab-down lab-reset demo remediate audit test lint unit integration molecule bench clean
 
 setup:
 	@scripts/setup-toolchain.sh
@@ -55,3 +55,6 @@ docs: setup
 
 test-faults: setup
 	$(PYTEST) -q tests/integration/test_faults.py
+
+test-fleet: setup
+	$(PYTEST) -q tests/integration/test_fleet.py
