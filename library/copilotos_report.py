@@ -149,15 +149,11 @@ def run(module: AnsibleModule) -> dict[str, Any]:
             render_markdown(report, params["template_dir"])
             files: dict[str, str] = {}
         else:
-            files = write_reports(
-                report, report_dir, params["template_dir"], params["secrets"], params["latest_link"]
-            )
+            files = write_reports(report, report_dir, params["template_dir"], params["secrets"], params["latest_link"])
     except ReportError as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:
-        module.fail_json(
-            msg="cannot write the reports under %s: %s" % (report_dir, one_line(exc.strerror or exc))
-        )
+        module.fail_json(msg="cannot write the reports under %s: %s" % (report_dir, one_line(exc.strerror or exc)))
     for warning in warnings:
         module.warn(warning)
     short = summary(report, files, params["fail_on"])

@@ -13,7 +13,8 @@ from typing import Any
 
 import compose_apply
 import pytest
-from ansible.module_utils.testing import patch_module_args
+
+from tests.unit.plugins.modules.conftest import invoke_module
 
 H_OLD = "1" * 64
 H_NEW = "2" * 64
@@ -99,12 +100,9 @@ def setup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
 
 def run(capsys: pytest.CaptureFixture[str], tmp_path: Path, check: bool = False, **args: Any) -> dict[str, Any]:
     params = {"project_dir": str(tmp_path), "project_name": "proj", "service": "api", **args}
-    params["_ansible_check_mode"] = check
-    with patch_module_args(params), pytest.raises(SystemExit):
-        compose_apply.main()
-    out = capsys.readouterr().out
+    result, out = invoke_module(compose_apply.main, capsys, check, **params)
     assert SECRET not in out
-    return dict(json.loads(out))
+    return result
 
 
 ENV_OLD = {"GREETING": "hello", "REDIS_PASSWORD": SECRET}

@@ -7,7 +7,8 @@ from typing import Any
 
 import container_logs
 import pytest
-from ansible.module_utils.testing import patch_module_args
+
+from tests.unit.plugins.modules.conftest import invoke_module
 
 DIAGNOSIS = json.dumps(
     {
@@ -64,11 +65,9 @@ def container(monkeypatch: pytest.MonkeyPatch) -> FakeContainer:
 
 
 def run(capsys: pytest.CaptureFixture[str], **args: Any) -> dict[str, Any]:
-    with patch_module_args(args), pytest.raises(SystemExit):
-        container_logs.main()
-    out = capsys.readouterr().out
+    result, out = invoke_module(container_logs.main, capsys, **args)
     assert PASSWORD not in out
-    return dict(json.loads(out))
+    return result
 
 
 def test_audit_counts_since_previous_run_end(container: FakeContainer, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,7 +14,8 @@ from typing import Any
 import env_file
 import pytest
 from ansible.module_utils.copilotos_common import MASK
-from ansible.module_utils.testing import patch_module_args
+
+from tests.unit.plugins.modules.conftest import ModuleRunner
 
 SECRET = "S3cure!Redis#pw'q\"x"
 OLD_SECRET = "redis_password_change_me"
@@ -32,14 +33,9 @@ Runner = Callable[..., dict[str, Any]]
 
 
 @pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Runner:
+def run(run_module: ModuleRunner) -> Runner:
     def runner(check: bool = False, diff: bool = False, **args: Any) -> dict[str, Any]:
-        args = {k: str(v) if isinstance(v, Path) else v for k, v in args.items()}
-        args["_ansible_check_mode"] = check
-        args["_ansible_diff"] = diff
-        with patch_module_args(args), pytest.raises(SystemExit):
-            env_file.main()
-        return json.loads(capsys.readouterr().out)
+        return run_module(env_file.main, check, diff, **args)
 
     return runner
 
@@ -259,9 +255,17 @@ def test_diff_shows_plain_values_and_masks_secrets(run: Runner, tmp_path: Path) 
     path.write_text("CORS_ORIGINS=[]\nDB_MAX_POOL_SIZE=100\n")
     cors = '["https://copiloto.saptiva.com","https://www.copiloto.saptiva.com"]'
     secret = "Sh0rt!pw-for-diff"
-    result = run(path=path, check=True, diff=True,
-                 values={"CORS_ORIGINS": cors, "DB_MAX_POOL_SIZE": "50", "REDIS_PASSWORD": secret,
-                         "REDIS_URL": "redis://:%s@redis:6379/0" % "Sh0rt%21pw-for-diff"})
+    result = run(
+        path=path,
+        check=True,
+        diff=True,
+        values={
+            "CORS_ORIGINS": cors,
+            "DB_MAX_POOL_SIZE": "50",
+            "REDIS_PASSWORD": secret,
+            "REDIS_URL": "redis://:%s@redis:6379/0" % "Sh0rt%21pw-for-diff",
+        },
+    )
     after = result["diff"]["after"]
     assert cors in after and "DB_MAX_POOL_SIZE=50" in after
     text = json.dumps(result)

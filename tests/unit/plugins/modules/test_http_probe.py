@@ -10,7 +10,8 @@ from typing import Any
 
 import http_probe
 import pytest
-from ansible.module_utils.testing import patch_module_args
+
+from tests.unit.plugins.modules.conftest import invoke_module
 
 ALLOWED = "https://copiloto.saptiva.com"
 TOKEN = "bearer-token-unit-777"
@@ -66,11 +67,9 @@ def base() -> Iterator[str]:
 
 
 def run(capsys: pytest.CaptureFixture[str], **args: Any) -> dict[str, Any]:
-    with patch_module_args(args), pytest.raises(SystemExit):
-        http_probe.main()
-    out = capsys.readouterr().out
+    result, out = invoke_module(http_probe.main, capsys, **args)
     assert TOKEN not in out
-    return dict(json.loads(out))
+    return result
 
 
 def test_audit_everything(base: str, capsys: pytest.CaptureFixture[str]) -> None:
