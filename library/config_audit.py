@@ -15,6 +15,11 @@ description:
     connect < read <= total), MongoDB pool and server-selection timeout, rate limit, env file permissions,
     containers that are unhealthy or restarting, the running api's environment against the file (drift),
     and whether the compose file still overrides C(REDIS_URL)."
+  - "With O(project_dir) it is also the preflight check, in one call: the target's Python libraries, the
+    project directory, the env file's type (a regular file, not a symlink or a directory) and whether the
+    compose override is managed by this toolkit. When one of these is wrong it returns RV(inspected=false)
+    with the facts in RV(project) and RV(missing_libs) instead of failing, so the playbook can fail with
+    a message that names the problem."
   - Read-only; never changes anything.
 version_added: "0.1.0"
 author: copilotos-remediation contributors
@@ -57,6 +62,20 @@ options:
   docker_host:
     description: Docker daemon URL; the default socket when unset.
     type: str
+  project_dir:
+    description:
+      - The Compose project directory. Set it to run the preflight checks (see the description); without
+        it a missing or irregular env file fails the module.
+    type: path
+  required_libs:
+    description: Python libraries that must import on the target (preflight only).
+    type: list
+    elements: str
+    default: []
+  override_marker:
+    description: Text that marks the override file as managed by this toolkit (preflight only).
+    type: str
+    default: copilotos-remediation
 attributes:
   check_mode:
     support: full
@@ -97,11 +116,30 @@ api:
   type: dict
 file_mode:
   description: The env file's permission bits, as an octal string.
-  returned: always
+  returned: when inspected
   type: str
+inspected:
+  description: False when a preflight check stopped the audit (see RV(missing_libs) and RV(project)).
+  returned: always
+  type: bool
+missing_libs:
+  description: The O(required_libs) that do not import, each with its import error.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "pymongo", "error": "No module named 'pymongo'"}]
+project:
+  description:
+    - Preflight facts (with O(project_dir)). C(dir_exists); C(env_file) with C(path), C(type)
+      (C(file), C(directory), C(symlink), C(missing) or C(special)) and C(link_target);
+      C(override) with C(path), C(exists) and C(managed).
+  returned: when O(project_dir) is set
+  type: dict
 """
 
+import importlib
 import os
+import stat
 from datetime import UTC, datetime
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -135,6 +173,46 @@ def uptime(started_at: str | None) -> int | None:
     return int((datetime.now(UTC) - stamp).total_seconds())
 
 
+def missing_libs(names: list[str]) -> list[dict[str, str]]:
+    out = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # ImportError, or a broken install raising anything at import
+            out.append({"name": name, "error": "%s: %s" % (type(exc).__name__, exc)})
+    return out
+
+
+def file_type(path: str) -> tuple[str, str | None]:
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return "missing", None
+    if stat.S_ISLNK(info.st_mode):
+        return "symlink", os.path.realpath(path)
+    if stat.S_ISDIR(info.st_mode):
+        return "directory", None
+    if stat.S_ISREG(info.st_mode):
+        return "file", None
+    return "special", None
+
+
+def project_facts(project_dir: str, path: str, override_file: str | None, marker: str) -> dict[str, object]:
+    kind, target = file_type(path)
+    facts: dict[str, object] = {
+        "dir_exists": os.path.isdir(project_dir),
+        "env_file": {"path": path, "type": kind, "link_target": target},
+    }
+    if override_file:
+        exists = os.path.isfile(override_file)
+        managed = None
+        if exists:
+            with open(override_file, encoding="utf-8", errors="replace") as handle:
+                managed = marker in handle.read()
+        facts["override"] = {"path": override_file, "exists": exists, "managed": managed}
+    return facts
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
@@ -152,12 +230,37 @@ def main() -> None:
             ),
             plan=dict(type="dict", default={}),
             docker_host=dict(type="str"),
+            project_dir=dict(type="path"),
+            required_libs=dict(type="list", elements="str", default=[]),
+            override_marker=dict(type="str", default="copilotos-remediation"),
         ),
         supports_check_mode=True,
     )
+    p = module.params
+    # Preflight: stop early (without failing) so the playbook names the problem.
+    missing = missing_libs(p["required_libs"])
+    if missing:
+        module.exit_json(
+            changed=False, inspected=False, missing_libs=missing, findings=[], pending_keys=[], containers=[], api={}
+        )
+    if p["project_dir"]:
+        facts = project_facts(p["project_dir"], p["path"], p["override_file"], p["override_marker"])
+        env_type = facts["env_file"]["type"]  # type: ignore[index]
+        if not facts["dir_exists"] or env_type != "file":
+            module.exit_json(
+                changed=False,
+                inspected=False,
+                missing_libs=[],
+                project=facts,
+                findings=[],
+                pending_keys=[],
+                containers=[],
+                api={},
+            )
+    else:
+        facts = None
     if DOCKER_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-    p = module.params
     plan = dict(DEFAULT_PLAN, **p["plan"])
     path = p["path"]
     if not os.path.isfile(path):
@@ -224,13 +327,17 @@ def main() -> None:
             }
         )
 
+    extra = {"project": facts} if facts is not None else {}
     module.exit_json(
         changed=False,
+        inspected=True,
+        missing_libs=[],
         findings=findings,
         pending_keys=pending_keys(values, dict(p["desired"], **p["desired_secret"])),
         containers=states,
         api=api,
         file_mode="%04o" % mode,
+        **extra,
     )
 
 

@@ -1,0 +1,148 @@
+#!/usr/bin/python
+# Copyright: copilotos-remediation contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: remediation_log
+short_description: Append a run to the host's remediation log and return the recent history
+description:
+  - The remediation log is a JSON-lines file in the project directory, one line per run (time, user,
+    changed keys, backup, restart, result). Names and results only, never values.
+  - Appends O(entry) as one line (a single C(O_APPEND) write, so concurrent writers never interleave
+    inside a line) and returns the last O(history) entries, in one call.
+  - The file is created with mode 0600. Its directory is never created. When it does not exist
+    (a project directory that is missing), nothing is written and the history is empty.
+  - A log that cannot be written or read (a full or read-only filesystem) gives a warning, not a
+    failure. The record of a run must never fail the run it records or hide its real error.
+  - The log records runs; it is not configuration. Appending never reports C(changed), so a second,
+    no-op run stays at changed=0.
+version_added: "0.2.0"
+author: copilotos-remediation contributors
+options:
+  path:
+    description: The log file.
+    type: path
+    required: true
+  entry:
+    description: The line to append, as a mapping (serialised as compact JSON). Omit it to only read.
+    type: dict
+  history:
+    description: How many of the most recent entries to return (after the append).
+    type: int
+    default: 10
+attributes:
+  check_mode:
+    support: full
+    details: In check mode nothing is appended; the history is still returned.
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Append this run to the remediation log
+  remediation_log:
+    path: /srv/copilotos/.copilotos-remediation.log
+    entry: {time: "2026-11-29T09:00:00Z", user: ops, changed_keys: [REDIS_URL], verification: remediated}
+    history: 5
+  register: log
+"""
+
+RETURN = r"""
+appended:
+  description: Whether O(entry) was written.
+  returned: always
+  type: bool
+history:
+  description: The last O(history) entries, oldest first. Lines that are not JSON objects are left out.
+  returned: always
+  type: list
+  elements: dict
+skipped_lines:
+  description: How many of the lines read were not JSON objects.
+  returned: always
+  type: int
+"""
+
+import json
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+BLOCK = 8192
+
+
+def tail_lines(path: str, count: int) -> list[bytes]:
+    """The last ``count`` non-empty lines of ``path``, reading backwards in blocks."""
+    if count <= 0:
+        return []
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        return []
+    with handle:
+        handle.seek(0, os.SEEK_END)
+        end = handle.tell()
+        data = b""
+        while end > 0 and data.count(b"\n") <= count:
+            start = max(0, end - BLOCK)
+            handle.seek(start)
+            data = handle.read(end - start) + data
+            end = start
+    lines = [line for line in data.split(b"\n") if line.strip()]
+    return lines[-count:]
+
+
+def parse(lines: list[bytes]) -> tuple[list[dict], int]:
+    entries, skipped = [], 0
+    for line in lines:
+        try:
+            value = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            value = None
+        if isinstance(value, dict):
+            entries.append(value)
+        else:
+            skipped += 1
+    return entries, skipped
+
+
+def append(path: str, entry: dict) -> None:
+    line = (json.dumps(entry, separators=(", ", ": ")) + "\n").encode("utf-8")
+    # O_NOFOLLOW: never write through a symlink planted in the project directory.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            entry=dict(type="dict"),
+            history=dict(type="int", default=10),
+        ),
+        supports_check_mode=True,
+    )
+    path, entry = module.params["path"], module.params["entry"]
+    appended = False
+    if entry is not None and not module.check_mode and os.path.isdir(os.path.dirname(path) or "."):
+        try:
+            append(path, entry)
+            appended = True
+        except OSError as exc:
+            module.warn("cannot append to the remediation log %s: %s" % (path, exc.strerror or exc))
+    try:
+        entries, skipped = parse(tail_lines(path, module.params["history"]))
+    except OSError as exc:
+        module.warn("cannot read the remediation log %s: %s" % (path, exc.strerror or exc))
+        entries, skipped = [], 0
+    module.exit_json(changed=False, appended=appended, history=entries, skipped_lines=skipped)
+
+
+if __name__ == "__main__":
+    main()
