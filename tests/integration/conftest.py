@@ -157,8 +157,9 @@ def is_incident(host: LabHost, incident: bytes) -> bool:
 def ensure_incident(host: LabHost, incident: bytes) -> None:
     """Put a lab host back in its incident state: env file bytes, no override, api recreated on them.
 
-    (The lab playbook's lab_reset rewrites the file but never recreates a
-    container, so a remediated api would keep running on the fixed values.)
+    Like ``playbooks/lab.yml -e lab_reset=true``, but with the exact bytes the
+    test recorded, without a playbook run per host, and also clearing a lock a
+    killed run left behind.
     """
     if is_incident(host, incident):
         return

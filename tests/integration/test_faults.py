@@ -299,7 +299,9 @@ def test_mongo_stopped_enforce_fails_after_rollback(labs: Labs, enforce_round1: 
 def test_api_failing_its_healthcheck_is_rolled_back(labs: Labs, enforce_round1: Round) -> None:
     msg = assert_rolled_back(labs, enforce_round1.run, "fc", enforce_round1.before["fc"],
                              "recreate | Bring the api to its configured state")
-    assert "did not become healthy within 30s" in msg, msg
+    # Depending on when compose_apply polls the crash-looping container: still
+    # starting until the timeout, or already marked unhealthy or exited.
+    assert re.search(r"did not become healthy within 30s|(is unhealthy|has exited) after up \(status", msg), msg
     # The cause, from the crash-looping api's own log.
     assert "Settings validation failed" in msg and "db_max_idle_time_ms" in msg, msg
     assert report(labs.reports, "fc")["result"] == "rolled_back"

@@ -18,6 +18,9 @@ in file order; each one states what it expects from the previous ones):
    the api and leaves the file alone.
 5. No secret of the lab, plain or percent-encoded, appears in the output of
    the ``-vvv --diff`` runs or in their events.
+6. ``playbooks/lab.yml -e lab_reset=true`` puts the incident back whole (file,
+   no override, the api recreated on the incident values); a second lab run
+   changes nothing.
 """
 
 from __future__ import annotations
@@ -440,3 +443,23 @@ def test_no_secret_in_any_output(lab: Lab) -> None:
         assert leaks(lab, json.dumps(run.events)) == [], "secret in the events of the %s run" % name
     reports = "".join(p.read_text() for p in (lab.work / "reports").rglob("*") if p.is_file())
     assert leaks(lab, reports) == [], "secret in a report"
+
+
+# --- 6. lab reset -------------------------------------------------------------------
+
+
+def test_lab_reset_puts_the_whole_incident_back(lab: Lab) -> None:
+    """``playbooks/lab.yml -e lab_reset=true`` after a remediation: file, override and running api."""
+    assert "remediate" in lab.runs and lab.incident_env, "needs the audit and remediation tests first"
+    reset = run_playbook("playbooks/lab.yml", lab.inventory, lab.work, extravars={"lab_reset": True})
+    assert reset.rc == 0 and reset.changed(HOST) > 0, tail(reset)
+    assert lab.host.env_file.read_bytes() == lab.incident_env
+    assert not (lab.host.project_dir / "docker-compose.override.yml").exists()
+    env = container_env(lab.api_container)
+    assert env["REDIS_URL"] == "redis://localhost:6379/0", "the api still runs the remediated configuration"
+    assert env["CORS_ORIGINS"] == '["http://localhost:3000"]'
+    wait_healthy(lab)
+    api_before = api_state(lab)
+    again = run_playbook("playbooks/lab.yml", lab.inventory, lab.work)
+    assert again.rc == 0 and again.changed(HOST) == 0, tail(again)
+    assert api_state(lab) == api_before
