@@ -118,6 +118,7 @@ summary:
     report: /repo/reports/20261129T060000Z/lab1.md
     fail_on: critical
     fail_count: 4
+    fail_codes: [REDIS_URL_LOCALHOST, REDIS_URL_PASSWORD_MISMATCH, COMPOSE_OVERRIDE_MISSING, CORS_ORIGIN_MISSING]
 """
 
 import os

@@ -348,6 +348,21 @@ def fail_count(counts: dict[str, int], fail_on: str) -> int:
     return sum(count for severity, count in counts.items() if SEVERITY_RANK.get(severity, 99) <= limit)
 
 
+def fail_codes(findings: list[dict[str, Any]], fail_on: str) -> list[str]:
+    """Codes of the findings at or above ``fail_on``, most severe first, each once."""
+    if fail_on == "never":
+        return []
+    limit = SEVERITY_RANK[fail_on]
+    ranked = sorted(
+        (SEVERITY_RANK.get(f.get("severity"), 99), i, str(f.get("code"))) for i, f in enumerate(findings)
+    )
+    out: list[str] = []
+    for rank, _, code in ranked:
+        if rank <= limit and code not in out:
+            out.append(code)
+    return out
+
+
 def normalize_container(item: dict[str, Any]) -> dict[str, Any]:
     """A container entry with the contract's names.
 
@@ -440,6 +455,7 @@ def summary(report: dict[str, Any], files: dict[str, str], fail_on: str) -> dict
         "index": files.get("index", ""),
         "fail_on": fail_on,
         "fail_count": fail_count(report["counts"], fail_on),
+        "fail_codes": fail_codes(report["findings"], fail_on),
     }
 
 

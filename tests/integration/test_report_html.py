@@ -227,7 +227,12 @@ def test_no_secret_in_output_or_reports(audit: tuple[Path, Any]) -> None:
 def test_inline_exit_status_in_an_unbatched_play(tmp_path: Path) -> None:
     proc = play(tmp_path, serial=False)
     assert proc.returncode == 2, proc.stdout[-3000:]
-    assert "Audit of localhost: 4 finding(s) at or above critical" in proc.stdout
+    listed = re.search(r"Audit of localhost: 4 finding\(s\) at or above critical: ([A-Z_, ]+) \(", proc.stdout)
+    assert listed, proc.stdout[-3000:]
+    # The message names the codes behind the count: the report's critical findings.
+    report = json.loads((run_dirs(tmp_path)[0] / "localhost.json").read_text(encoding="utf-8"))
+    critical = {f["code"] for f in report["findings"] if f["severity"] == "critical"}
+    assert set(listed.group(1).split(", ")) == critical and critical
     assert re.search(r"lab-alias\s+: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0", proc.stdout)
     assert len(run_dirs(tmp_path)) == 1
     assert "COPILOTOS SUMMARY" in proc.stdout

@@ -273,11 +273,26 @@ def test_rolled_back_run_adds_a_critical_finding_and_says_so() -> None:
 
 
 @pytest.mark.parametrize(
-    ("fail_on", "expected"), [("critical", 2), ("medium", 3), ("low", 4), ("never", 0)]
+    ("fail_on", "expected", "codes"),
+    [
+        ("critical", 2, ["REDIS_URL_PASSWORD_MISMATCH", "LOG_SIGNATURE_REDIS_CONNECTION_FAILED"]),
+        ("medium", 3, ["REDIS_URL_PASSWORD_MISMATCH", "LOG_SIGNATURE_REDIS_CONNECTION_FAILED",
+                       "SAPTIVA_TIMEOUT_BELOW_PLAN"]),
+        ("low", 4, ["REDIS_URL_PASSWORD_MISMATCH", "LOG_SIGNATURE_REDIS_CONNECTION_FAILED",
+                    "SAPTIVA_TIMEOUT_BELOW_PLAN", "RATE_LIMIT_BELOW_EXPECTED"]),
+        ("never", 0, []),
+    ],
 )
-def test_fail_count_at_or_above(fail_on: str, expected: int) -> None:
-    report = build()
-    assert rep.summary(report, {}, fail_on)["fail_count"] == expected
+def test_fail_count_and_codes_at_or_above(fail_on: str, expected: int, codes: list[str]) -> None:
+    summary = rep.summary(build(), {}, fail_on)
+    assert summary["fail_count"] == expected
+    assert summary["fail_codes"] == codes  # most severe first, each once
+
+
+def test_fail_codes_name_a_repeated_code_once() -> None:
+    findings = [{"code": "A", "severity": "medium"}, {"code": "B", "severity": "critical"},
+                {"code": "A", "severity": "medium"}]
+    assert rep.fail_codes(findings, "medium") == ["B", "A"]
 
 
 @pytest.mark.parametrize(
