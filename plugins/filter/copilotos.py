@@ -1,13 +1,22 @@
 # Copyright: copilotos-remediation contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Jinja filters of the copilotos roles: URL building with percent-encoding."""
+"""Jinja filters of the copilotos roles: URL building with percent-encoding, env-file values."""
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 from urllib.parse import quote
 
 from ansible.errors import AnsibleFilterError
+
+# The env-file quoting rules live in module_utils (env_file uses them on the
+# target); the controller imports the same file by path.
+_MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
+if _MODULE_UTILS not in sys.path:
+    sys.path.append(_MODULE_UTILS)
+from copilotos_env import EnvValueError, render_value  # noqa: E402
 
 
 def urlquote(value: Any) -> str:
@@ -47,6 +56,16 @@ def mongo_url(
     )
 
 
+def env_value(value: Any) -> str:
+    """The text to write after ``KEY=`` in an env file so that Compose reads ``value`` back exactly."""
+    if value is None:
+        raise AnsibleFilterError("copilotos_env_value: got no value")
+    try:
+        return str(render_value(str(value)))
+    except EnvValueError as exc:
+        raise AnsibleFilterError("copilotos_env_value: the value %s" % exc) from None
+
+
 class FilterModule:
     """copilotos URL filters."""
 
@@ -55,4 +74,5 @@ class FilterModule:
             "copilotos_urlquote": urlquote,
             "copilotos_redis_url": redis_url,
             "copilotos_mongo_url": mongo_url,
+            "copilotos_env_value": env_value,
         }

@@ -138,13 +138,10 @@ def container_env(container: str) -> dict[str, str]:
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """Simple reader for the lab's unquoted files (tests only)."""
-    values = {}
-    for line in path.read_text().splitlines():
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            values[key.strip()] = value
-    return values
+    """The values of an env file as Compose reads them (the project's parser, checked against Compose)."""
+    from ansible.module_utils.copilotos_env import parse_env
+
+    return {key: value.text for key, value in parse_env(path.read_text()).effective().items()}
 
 
 def lab_secrets(inventory: Path, host: str) -> dict[str, str]:

@@ -12,11 +12,9 @@ Passwords using every printable ASCII character, and a 1 KiB one, must
 round-trip instead: those run against real labs, whose Redis accepts the
 password, and the api authenticates with REDIS_URL as it sees it.
 
-Why the round-trip labs start with a plain password: ``playbooks/lab.yml``
-writes ``REDIS_PASSWORD={{ copilotos_redis_password }}`` unquoted into
-``.env.production``, which Compose parses (``$`` interpolation, `` #``
-comments, quotes, trimmed blanks), and Redis is started from it; with these
-passwords the lab itself would run Redis with a different password. So each
+Why the round-trip labs start with a plain password: the subject is the
+remediation writing the exotic password (REDIS_PASSWORD quoted, REDIS_URL
+percent-encoded), not the lab bringing Redis up with it. So each
 lab starts with its generated password, the test adds the exotic one to the
 Redis ``default`` user (``ACL SETUSER default >pw``, the old one stays valid
 for the lab's own healthcheck), sets it as ``copilotos_redis_password`` (as

@@ -11,6 +11,7 @@ from pathlib import Path
 import pymongo
 import pytest
 import redis
+import yaml
 
 from tests.helpers.lab import (
     LabHost,
@@ -26,12 +27,22 @@ from tests.helpers.lab import (
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 SERVICES = ("api", "web", "mongodb", "redis")
+EXOTIC = {
+    "copilotos_redis_password": " lab #pw 'single' \"double\" $HOME ${X} back\\ ",
+    "copilotos_mongo_password": "m@ngo:pw/% $1 #x\\",
+}
 
 
 @pytest.fixture(scope="module")
 def two_labs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list[LabHost], Path]]:
     work = tmp_path_factory.mktemp("lab")
     inventory, hosts = make_inventory(work, ["laba", "labb"])
+    # labb's operator chose passwords that an unquoted env file would mangle
+    # (blanks at the ends, " #", quotes, "$", a trailing backslash): the lab
+    # writes them quoted, so Redis and the Mongo stand-in run with exactly these.
+    exotic = inventory / "host_vars" / "labb" / "exotic.yml"
+    exotic.parent.mkdir(parents=True)
+    exotic.write_text("---\n" + yaml.safe_dump(EXOTIC))
     first = run_playbook("playbooks/lab.yml", inventory, work)
     try:
         assert first.rc == 0, first.stdout[-3000:]
@@ -87,7 +98,13 @@ def test_incident_values_in_env_file(two_labs: tuple[Path, list[LabHost], Path])
     for host in hosts:
         values = read_env_file(host.env_file)
         assert values["REDIS_URL"] == "redis://:redis_password_change_me@redis:6379/0"
-        assert values["REDIS_PASSWORD"] == lab_secrets(inventory, host.name)["copilotos_redis_password"]
+        secrets = lab_secrets(inventory, host.name)
+        assert values["REDIS_PASSWORD"] == secrets["copilotos_redis_password"]
+        # What Compose really hands the containers (its own env-file parser).
+        assert container_env(host.container("redis"))["REDIS_PASSWORD"] == secrets["copilotos_redis_password"]
+        assert container_env(host.container("mongodb"))["MONGODB_PASSWORD"] == secrets["copilotos_mongo_password"]
+        if host.name == "labb":
+            assert {k: secrets[k] for k in EXOTIC} == EXOTIC
         assert values["SAPTIVA_CONNECT_TIMEOUT"] == "30"
         assert values["SAPTIVA_READ_TIMEOUT"] == "60"
         assert values["DB_MAX_POOL_SIZE"] == "100"
