@@ -96,10 +96,16 @@ class Run:
 
 def run_playbook(playbook: str, inventory: Path, workdir: Path, extravars: dict[str, Any] | None = None,
                  cmdline: str = "", envvars: dict[str, str] | None = None, timeout: int = 900) -> Run:
-    """Run a playbook of the project through ansible-runner."""
+    """Run a playbook of the project through ansible-runner.
+
+    ansible-runner puts its own callback directory first, which hides the one
+    ansible.cfg names; ANSIBLE_CALLBACK_PLUGINS brings the project's summary
+    callback back, so the output is what an operator sees.
+    """
     private = workdir / ("runner-" + uuid.uuid4().hex[:8])
     private.mkdir(parents=True)
-    env = {"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0", "PATH": VENV_PATH}
+    env = {"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0", "PATH": VENV_PATH,
+           "ANSIBLE_CALLBACK_PLUGINS": str(ROOT / "plugins" / "callback")}
     env.update(envvars or {})
     result = ansible_runner.run(
         private_data_dir=str(private),
