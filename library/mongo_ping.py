@@ -190,18 +190,12 @@ import traceback
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.copilotos_common import finding, mask_text, mask_url_passwords, one_line
-from ansible.module_utils.copilotos_docker import (
-    DOCKER_IMPORT_ERROR,
-    DockerError,
-    get_client,
-    resolve_service_address,
-    service_not_running,
-)
+from ansible.module_utils.copilotos_common import one_line
+from ansible.module_utils.copilotos_docker import DOCKER_IMPORT_ERROR
+from ansible.module_utils.copilotos_probe import Check, locate_service, verdict
 from ansible.module_utils.copilotos_urls import (
     MONGO_DEFAULT_PORT,
     MongoUri,
-    is_ip_address,
     is_loopback_host,
     parse_mongo_uri,
 )
@@ -241,24 +235,6 @@ _DNS_WORDS = (
 )
 
 
-class Check:
-    """Collects findings and masks every text with the known secrets."""
-
-    def __init__(self, secrets: list[str | None]) -> None:
-        self.secrets = [s for s in secrets if s]
-        self.findings: list[dict[str, Any]] = []
-
-    def mask(self, text: Any) -> str:
-        return mask_url_passwords(mask_text(text, self.secrets))
-
-    def add(self, code: str, severity: str, message: str, **evidence: Any) -> None:
-        clean = {k: (self.mask(v) if isinstance(v, str) else v) for k, v in evidence.items()}
-        self.findings.append(finding(code, severity, self.mask(message), **clean))
-
-    def codes(self, severity: str | None = None) -> list[str]:
-        return [f["code"] for f in self.findings if severity is None or f["severity"] == severity]
-
-
 def classify_error(exc: BaseException, tls: bool) -> tuple[str, str]:
     """(finding code, short explanation) for an exception raised by PyMongo."""
     text = str(exc)
@@ -296,29 +272,6 @@ def _short_driver_error(exc: BaseException) -> str:
         if cut in text:
             text = text.split(cut, 1)[0]
     return one_line(text, 200)
-
-
-def _resolve(docker_host: str | None, project: str, service: str) -> tuple[str | None, str]:
-    try:
-        return resolve_service_address(get_client(docker_host), project, service), ""
-    except DockerError as exc:
-        return None, one_line(exc)
-
-
-def _not_running(docker_host: str | None, project: str, service: str) -> str | None:
-    """Why the service has no address when its container exists but is stopped, else None."""
-    try:
-        return service_not_running(get_client(docker_host), project, service)
-    except DockerError:
-        return None
-
-
-def _service_for_host(host: str, service: str) -> str | None:
-    if is_loopback_host(host) or host == service:
-        return service
-    if not is_ip_address(host) and "." not in host:
-        return host
-    return None
 
 
 def _format_hostport(host: str, port: int | None) -> str:
@@ -441,32 +394,11 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     # 2. Where to connect.
     direct: str | None = None
     if p["compose_project"] and not parsed.srv:
-        service = _service_for_host(parsed.host, p["service"])
-        if service:
-            resolved, error = _resolve(p["docker_host"], p["compose_project"], service)
-            if resolved:
-                direct = resolved
-            elif stopped := _not_running(p["docker_host"], p["compose_project"], service):
-                # The service is a container of the project, just not running: MongoDB is
-                # unreachable (not "unresolved", which means no such service).
-                check.add(
-                    "MONGO_UNREACHABLE",
-                    "critical",
-                    "MongoDB does not answer: %s, so service %r of project %r has no address"
-                    " (start it: docker compose up -d %s)" % (stopped, service, p["compose_project"], service),
-                    compose_project=p["compose_project"],
-                    service=service,
-                )
-                return finish(module, check, result)
-            elif service == p["service"] or is_loopback_host(parsed.host):
-                check.add(
-                    "MONGO_SERVICE_UNRESOLVED",
-                    "critical",
-                    "Cannot resolve Compose service %r of project %r: %s" % (service, p["compose_project"], error),
-                    compose_project=p["compose_project"],
-                    service=service,
-                )
-                return finish(module, check, result)
+        direct, stop = locate_service(
+            check, p["docker_host"], p["compose_project"], parsed.host, p["service"], "MongoDB", "MONGO"
+        )
+        if stop:
+            return finish(module, check, result)
     if direct is not None:
         result["resolved_address"] = _format_hostport(direct, parsed.port or MONGO_DEFAULT_PORT)
     else:
@@ -545,20 +477,7 @@ def server_status(client: Any, p: dict[str, Any], check: Check, result: dict[str
 
 def finish(module: AnsibleModule, check: Check, result: dict[str, Any]) -> dict[str, Any]:
     result["findings"] = check.findings
-    critical = check.codes("critical")
-    where = result.get("target") or "the MongoDB target"
-    if result.get("resolved_address"):
-        where += " (%s)" % result["resolved_address"]
-    if critical:
-        first = next(f for f in check.findings if f["severity"] == "critical")
-        text = "mongo_ping: %s at %s: %s" % (", ".join(critical), where, first["message"])
-    elif check.findings:
-        text = "mongo_ping: ping ok at %s with findings: %s" % (where, ", ".join(check.codes()))
-    elif result.get("ok"):
-        text = "mongo_ping: ping ok at %s" % where
-    else:
-        text = "mongo_ping: not checked at %s" % where
-    result["msg"] = check.mask(one_line(text))
+    result["msg"] = verdict(check, "mongo_ping", result, "the MongoDB target", "ping ok", bool(result.get("ok")))
     return result
 
 

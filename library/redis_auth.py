@@ -182,18 +182,12 @@ import traceback
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.copilotos_common import finding, mask_text, mask_url_passwords, one_line
-from ansible.module_utils.copilotos_docker import (
-    DOCKER_IMPORT_ERROR,
-    DockerError,
-    get_client,
-    resolve_service_address,
-    service_not_running,
-)
+from ansible.module_utils.copilotos_common import one_line
+from ansible.module_utils.copilotos_docker import DOCKER_IMPORT_ERROR
+from ansible.module_utils.copilotos_probe import Check, locate_service, verdict
 from ansible.module_utils.copilotos_urls import (
     REDIS_DEFAULT_PORT,
     RedisUrl,
-    is_ip_address,
     is_loopback_host,
     parse_redis_url,
 )
@@ -209,24 +203,6 @@ except ImportError:  # pragma: no cover - exercised on bare targets
 
 # Characters that make redis-py read another host, path or password.
 _BREAKING_CHARS = frozenset("/?#")
-
-
-class Check:
-    """Collects findings and masks every text with the known secrets."""
-
-    def __init__(self, secrets: list[str | None]) -> None:
-        self.secrets = [s for s in secrets if s]
-        self.findings: list[dict[str, Any]] = []
-
-    def mask(self, text: Any) -> str:
-        return mask_url_passwords(mask_text(text, self.secrets))
-
-    def add(self, code: str, severity: str, message: str, **evidence: Any) -> None:
-        clean = {k: (self.mask(v) if isinstance(v, str) else v) for k, v in evidence.items()}
-        self.findings.append(finding(code, severity, self.mask(message), **clean))
-
-    def codes(self, severity: str | None = None) -> list[str]:
-        return [f["code"] for f in self.findings if severity is None or f["severity"] == severity]
 
 
 def classify_error(exc: BaseException, tls: bool) -> tuple[str, str]:
@@ -422,33 +398,12 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     # 3. Where to connect.
     address = parsed.host
     if p["compose_project"]:
-        service = _service_for_host(parsed.host, p["service"])
-        if service:
-            resolved, error = _resolve(p["docker_host"], p["compose_project"], service)
-            if resolved:
-                address = resolved
-            elif stopped := _not_running(p["docker_host"], p["compose_project"], service):
-                # The service is a container of the project, just not running: Redis is
-                # unreachable (not "unresolved", which means no such service).
-                check.add(
-                    "REDIS_UNREACHABLE",
-                    "critical",
-                    "Redis does not answer: %s, so service %r of project %r has no address"
-                    " (start it: docker compose up -d %s)" % (stopped, service, p["compose_project"], service),
-                    compose_project=p["compose_project"],
-                    service=service,
-                )
-                return finish(module, check, result)
-            elif service == p["service"] or is_loopback_host(parsed.host):
-                check.add(
-                    "REDIS_SERVICE_UNRESOLVED",
-                    "critical",
-                    "Cannot resolve Compose service %r of project %r: %s" % (service, p["compose_project"], error),
-                    compose_project=p["compose_project"],
-                    service=service,
-                )
-                return finish(module, check, result)
-            # else: not a service of the project; the name is used as DNS resolves it
+        resolved, stop = locate_service(
+            check, p["docker_host"], p["compose_project"], parsed.host, p["service"], "Redis", "REDIS"
+        )
+        if stop:
+            return finish(module, check, result)
+        address = resolved or address
     result["resolved_address"] = "%s:%d" % (address, parsed.port)
 
     # 4. Connect and authenticate with the URL's credentials.
@@ -502,48 +457,9 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     return finish(module, check, result)
 
 
-def _resolve(docker_host: str | None, project: str, service: str) -> tuple[str | None, str]:
-    """(container address, "") or (None, one-line reason)."""
-    try:
-        return resolve_service_address(get_client(docker_host), project, service), ""
-    except DockerError as exc:
-        return None, one_line(exc)
-
-
-def _not_running(docker_host: str | None, project: str, service: str) -> str | None:
-    """Why the service has no address when its container exists but is stopped, else None."""
-    try:
-        return service_not_running(get_client(docker_host), project, service)
-    except DockerError:
-        return None
-
-
-def _service_for_host(host: str, service: str) -> str | None:
-    """The Compose service to resolve for a URL host, or None to use the host as is."""
-    if is_loopback_host(host) or host == service:
-        return service
-    if not is_ip_address(host) and "." not in host:
-        return host  # another single-label name: a service of the same project
-    return None
-
-
 def finish(module: AnsibleModule, check: Check, result: dict[str, Any]) -> dict[str, Any]:
     result["findings"] = check.findings
-    critical = check.codes("critical")
-    where = result.get("target") or "the Redis target"
-    if result.get("resolved_address"):
-        where += " (%s)" % result["resolved_address"]
-    if critical:
-        first = next(f for f in check.findings if f["severity"] == "critical")
-        result["msg"] = check.mask(
-            one_line("redis_auth: %s at %s: %s" % (", ".join(critical), where, first["message"]))
-        )
-    elif check.findings:
-        result["msg"] = check.mask(
-            "redis_auth: authenticated at %s with findings: %s" % (where, ", ".join(check.codes()))
-        )
-    else:
-        result["msg"] = check.mask("redis_auth: authenticated at %s" % where)
+    result["msg"] = verdict(check, "redis_auth", result, "the Redis target", "authenticated", True)
     return result
 
 

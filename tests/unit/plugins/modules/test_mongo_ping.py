@@ -6,6 +6,7 @@ from urllib.parse import quote
 
 import mongo_ping
 import pytest
+from ansible.module_utils import copilotos_probe as probe
 from pymongo import errors
 
 from tests.helpers.servers import closed_port, mongo_lab_server
@@ -200,7 +201,7 @@ def test_unparseable():
 
 
 def test_localhost_with_compose_project_resolves_the_service(server, monkeypatch):
-    monkeypatch.setattr(mongo_ping, "_resolve", lambda dh, project, service: (server.host, ""))
+    monkeypatch.setattr(probe, "resolve", lambda dh, project, service: (server.host, ""))
     uri = "mongodb://%s:%s@localhost:%d/copilotos?authSource=admin" % (USER, quote(SECRET, safe=""), server.port)
     result = mongo_ping.run(StubModule(uri=uri, compose_project="lab"))
     assert codes(result) == ["MONGO_URI_LOCALHOST"]

@@ -7,6 +7,7 @@ import ssl
 import pytest
 import redis
 import redis_auth
+from ansible.module_utils import copilotos_probe as probe
 
 from tests.helpers.servers import closed_port, redis_server
 
@@ -119,7 +120,7 @@ def test_classify_tls_timeout_from_ssl_cause():
     ],
 )
 def test_service_for_host(host, service, expected):
-    assert redis_auth._service_for_host(host, service) == expected
+    assert probe.service_for_host(host, service) == expected
 
 
 # -- URL findings without a network ----------------------------------------------------
@@ -139,7 +140,7 @@ def test_localhost_mismatch_and_resolution_through_compose(monkeypatch):
             seen["args"] = (project, service)
             return srv.host, ""
 
-        monkeypatch.setattr(redis_auth, "_resolve", fake_resolve)
+        monkeypatch.setattr(probe, "resolve", fake_resolve)
         url = "redis://:%s@localhost:%d/0" % (PLACEHOLDER, srv.port)
         result = redis_auth.run(StubModule(url=url, expected_password=SECRET, compose_project="lab"))
     assert seen["args"] == ("lab", "redis")
@@ -168,8 +169,9 @@ def test_localhost_without_compose_project_is_not_a_finding():
 
 def test_unresolvable_service_is_a_finding(monkeypatch):
     monkeypatch.setattr(
-        redis_auth, "_resolve", lambda *a: (None, "Compose project 'lab' has no container for service 'redis'")
+        probe, "resolve", lambda *a: (None, "Compose project 'lab' has no container for service 'redis'")
     )
+    monkeypatch.setattr(probe, "not_running", lambda *a: None)
     result = redis_auth.run(StubModule(url="redis://:x1y2z3@redis:6379/0", compose_project="lab"))
     assert codes(result) == ["REDIS_SERVICE_UNRESOLVED"]
     assert result["resolved_address"] is None
@@ -212,3 +214,13 @@ def test_msg_is_one_line_naming_codes_and_target():
     assert "\n" not in result["msg"]
     assert result["msg"].startswith("redis_auth: REDIS_UNREACHABLE at redis://:********@127.0.0.1:")
     assert PLACEHOLDER not in result["msg"]
+
+
+def test_a_stopped_service_is_unreachable_not_unresolved(monkeypatch):
+    monkeypatch.setattr(probe, "resolve", lambda *a: (None, "no running container"))
+    monkeypatch.setattr(probe, "not_running", lambda *a: "container lab-redis-1 is exited")
+    result = redis_auth.run(StubModule(url="redis://:x1y2z3@redis:6379/0", compose_project="lab"))
+    assert codes(result) == ["REDIS_UNREACHABLE"]
+    assert result["msg"].startswith("redis_auth: REDIS_UNREACHABLE at redis://:********@redis:6379/0: Redis does not")
+    assert "container lab-redis-1 is exited" in result["msg"] and "docker compose up -d redis" in result["msg"]
+    assert "x1y2z3" not in repr(result)
