@@ -191,9 +191,35 @@ def audit_drift(
     return out
 
 
-def audit_containers(states: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+# A health check in its first runs reports "starting"; Docker's default
+# start period is 0 s but health checks run every 30 s, so a container that
+# started less than this many seconds ago is still being judged.
+STARTING_GRACE_S = 120
+
+
+def audit_containers(states: Sequence[Mapping[str, Any]], grace_s: int = STARTING_GRACE_S) -> list[dict[str, Any]]:
     out = []
     for state in states:
+        uptime = state.get("uptime_s")
+        if (
+            state.get("status") == "running"
+            and state.get("health") == "starting"
+            and not int(state.get("restart_count") or 0)
+            and isinstance(uptime, int)
+            and uptime < grace_s
+        ):
+            out.append(
+                finding(
+                    "CONTAINER_STARTING",
+                    "info",
+                    "container %s started %d s ago and its health check has not passed yet"
+                    % (state.get("name"), uptime),
+                    service=state.get("service"),
+                    uptime_s=uptime,
+                    grace_s=grace_s,
+                )
+            )
+            continue
         if state.get("status") == "restarting" or (
             int(state.get("restart_count") or 0) > 0 and state.get("health") != "healthy"
         ):
