@@ -224,9 +224,20 @@ def last_error_logged(client, container_id, secrets, tail=200):
         raw = client.containers.get(container_id).logs(tail=tail, stdout=True, stderr=True)
     except Exception:  # best effort: the health failure is reported either way
         return ""
-    lines = raw.decode("utf-8", "replace").splitlines()
+    return pick_error_line(raw.decode("utf-8", "replace").splitlines(), secrets)
+
+
+def pick_error_line(lines, secrets):
+    """The last line that reads as an error, masked and on one line, or "".
+
+    Indented lines are skipped: in a Python traceback they are the frames
+    (``File ".../errors.py", line 3``) and the source, while the cause is the
+    unindented last line (``ValueError: ...``).
+    """
     for line in reversed(lines):
-        if re.search(r"error|exception|failed|refused|traceback", line, re.IGNORECASE):
+        if line[:1].isspace() or line.startswith("Traceback (most recent call last)"):
+            continue
+        if re.search(r"error|exception|failed|refused", line, re.IGNORECASE):
             return " ".join(mask_output(line, secrets).split())[:300]
     return ""
 

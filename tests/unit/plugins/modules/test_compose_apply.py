@@ -196,3 +196,18 @@ def test_compose_binary_missing(capsys: pytest.CaptureFixture[str], tmp_path: Pa
 
 def test_documentation_mentions_restart() -> None:
     assert "never uses C(docker restart)" in compose_apply.DOCUMENTATION
+
+
+def test_the_last_error_logged_is_the_cause_not_a_traceback_frame() -> None:
+    lines = [
+        '{"level": "info", "event": "starting"}',
+        "Traceback (most recent call last):",
+        '  File "/usr/lib/python3/dist-packages/pydantic/errors.py", line 12, in validate',
+        "    raise ValidationError(errors)",
+        "pydantic.ValidationError: db_max_idle_time_ms: 'oops' is not a valid integer (password %s)" % SECRET,
+        "INFO:     shutting down",
+    ]
+    picked = compose_apply.pick_error_line(lines, [SECRET])
+    assert picked.startswith("pydantic.ValidationError: db_max_idle_time_ms")
+    assert SECRET not in picked
+    assert compose_apply.pick_error_line(["all good", "  File \"errors.py\""], []) == ""
