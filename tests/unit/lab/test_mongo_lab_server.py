@@ -13,7 +13,7 @@ import pytest
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
-from tests.helpers.servers import MONGO_LAB_SERVER, mongo_lab_server
+from tests.helpers.servers import MONGO_LAB_SERVER, closed_port, mongo_lab_server
 
 USER = "lab_admin"
 PASSWORD = "S3cret!Pass@word:/%x"  # reserved characters on purpose
@@ -258,3 +258,13 @@ def test_no_credentials_configured_disables_auth():
             assert "connections" in c.admin.command("serverStatus")
         finally:
             c.close()
+
+
+def test_hello_flag_is_the_cheap_docker_healthcheck(server):
+    ok = subprocess.run([sys.executable, MONGO_LAB_SERVER, "--hello", "--port", str(server.port)],
+                        capture_output=True, text=True, timeout=20)
+    assert ok.returncode == 0 and ok.stdout.strip() == "hello: ok", ok.stderr
+    port = closed_port()
+    down = subprocess.run([sys.executable, MONGO_LAB_SERVER, "--hello", "--port", str(port)],
+                          capture_output=True, text=True, timeout=20)
+    assert down.returncode == 1 and "hello:" in down.stderr
