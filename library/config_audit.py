@@ -197,18 +197,25 @@ def file_type(path: str) -> tuple[str, str | None]:
     return "special", None
 
 
-def project_facts(project_dir: str, path: str, override_file: str | None, marker: str) -> dict[str, object]:
+def read_text(path: str | None) -> str | None:
+    """A text file's content, or None when there is no such file."""
+    if not path or not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return handle.read()
+
+
+def project_facts(
+    project_dir: str, path: str, override_file: str | None, override_text: str | None, marker: str
+) -> dict[str, object]:
     kind, target = file_type(path)
     facts: dict[str, object] = {
         "dir_exists": os.path.isdir(project_dir),
         "env_file": {"path": path, "type": kind, "link_target": target},
     }
     if override_file:
-        exists = os.path.isfile(override_file)
-        managed = None
-        if exists:
-            with open(override_file, encoding="utf-8", errors="replace") as handle:
-                managed = marker in handle.read()
+        exists = override_text is not None
+        managed = marker in override_text if override_text is not None else None
         facts["override"] = {"path": override_file, "exists": exists, "managed": managed}
     return facts
 
@@ -237,28 +244,22 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    # Preflight: stop early (without failing) so the playbook names the problem.
+
+    def not_inspected(**facts: object) -> None:
+        """Stop early, without failing, so that the playbook names the problem."""
+        module.exit_json(changed=False, inspected=False, findings=[], pending_keys=[], containers=[], api={}, **facts)
+
     missing = missing_libs(p["required_libs"])
     if missing:
-        module.exit_json(
-            changed=False, inspected=False, missing_libs=missing, findings=[], pending_keys=[], containers=[], api={}
-        )
+        not_inspected(missing_libs=missing)
+    # Read once: the preflight's ownership check and the drift audit both need it.
+    override_text = read_text(p["override_file"])
+    facts = None
     if p["project_dir"]:
-        facts = project_facts(p["project_dir"], p["path"], p["override_file"], p["override_marker"])
+        facts = project_facts(p["project_dir"], p["path"], p["override_file"], override_text, p["override_marker"])
         env_type = facts["env_file"]["type"]  # type: ignore[index]
         if not facts["dir_exists"] or env_type != "file":
-            module.exit_json(
-                changed=False,
-                inspected=False,
-                missing_libs=[],
-                project=facts,
-                findings=[],
-                pending_keys=[],
-                containers=[],
-                api={},
-            )
-    else:
-        facts = None
+            not_inspected(missing_libs=[], project=facts)
     if DOCKER_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
     plan = dict(DEFAULT_PLAN, **p["plan"])
@@ -308,10 +309,7 @@ def main() -> None:
     api = {}
     if api_container is not None:
         running_env = container_env(api_container)
-        override_in_place = False
-        if p["override_file"] and os.path.isfile(p["override_file"]):
-            with open(p["override_file"], encoding="utf-8") as handle:
-                override_in_place = "REDIS_URL: !reset" in handle.read()
+        override_in_place = override_text is not None and "REDIS_URL: !reset" in override_text
         findings += audit_drift(values, running_env, secret_keys, override_in_place)
         cors_running = audit_cors(running_env, plan, "the running api")
         if cors_running and not any(f["code"] == c["code"] for f in findings for c in cors_running):

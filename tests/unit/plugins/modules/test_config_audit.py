@@ -71,5 +71,8 @@ def test_override_ownership(tmp_path: Path, content: str | None, managed: bool |
     override = tmp_path / "docker-compose.override.yml"
     if content is not None:
         override.write_text(content)
-    facts = config_audit.project_facts(str(tmp_path), str(tmp_path / ".env"), str(override), "copilotos-remediation")
+    text = config_audit.read_text(str(override))
+    facts = config_audit.project_facts(
+        str(tmp_path), str(tmp_path / ".env"), str(override), text, "copilotos-remediation"
+    )
     assert facts["override"] == {"path": str(override), "exists": content is not None, "managed": managed}
