@@ -340,27 +340,21 @@ def is_audit(run: dict[str, Any]) -> bool:
     return bool(run.get("check_mode")) or run.get("mode") == "audit"
 
 
+def at_or_above(severity: Any, fail_on: str) -> bool:
+    """Whether a finding of ``severity`` counts against ``fail_on`` (nothing does for ``never``)."""
+    return fail_on != "never" and SEVERITY_RANK.get(severity, 99) <= SEVERITY_RANK[fail_on]
+
+
 def fail_count(counts: dict[str, int], fail_on: str) -> int:
     """Findings at or above ``fail_on`` (0 for ``never``)."""
-    if fail_on == "never":
-        return 0
-    limit = SEVERITY_RANK[fail_on]
-    return sum(count for severity, count in counts.items() if SEVERITY_RANK.get(severity, 99) <= limit)
+    return sum(count for severity, count in counts.items() if at_or_above(severity, fail_on))
 
 
 def fail_codes(findings: list[dict[str, Any]], fail_on: str) -> list[str]:
     """Codes of the findings at or above ``fail_on``, most severe first, each once."""
-    if fail_on == "never":
-        return []
-    limit = SEVERITY_RANK[fail_on]
-    ranked = sorted(
-        (SEVERITY_RANK.get(f.get("severity"), 99), i, str(f.get("code"))) for i, f in enumerate(findings)
-    )
-    out: list[str] = []
-    for rank, _, code in ranked:
-        if rank <= limit and code not in out:
-            out.append(code)
-    return out
+    hits = [f for f in findings if at_or_above(f.get("severity"), fail_on)]
+    hits.sort(key=lambda f: SEVERITY_RANK[f["severity"]])  # stable: report order within a severity
+    return list(dict.fromkeys(str(f.get("code")) for f in hits))
 
 
 def normalize_container(item: dict[str, Any]) -> dict[str, Any]:
