@@ -133,7 +133,7 @@ project:
     - Preflight facts (with O(project_dir)). C(dir_exists); C(env_file) with C(path), C(type)
       (C(file), C(directory), C(symlink), C(missing) or C(special)) and C(link_target);
       C(override) with C(path), C(exists) and C(managed).
-  returned: when O(project_dir) is set
+  returned: when O(project_dir) is set and the O(required_libs) import
   type: dict
 """
 
