@@ -54,14 +54,19 @@ ROLLED_BACK_CODE = "ROLLED_BACK"
 AREA_LABELS = {
     "redis": "Redis",
     "cors": "CORS",
+    "saptiva": "SAPTIVA timeouts",
     "timeouts": "SAPTIVA timeouts",
+    "mongo": "MongoDB",
     "mongodb": "MongoDB",
     "rate_limit": "Rate limit",
     "drift": "Configuration drift",
+    "inert": "Keys the application never reads",
     "files": "Files",
+    "http": "API and containers",
     "containers": "Containers",
     "api": "API",
     "logs": "API logs",
+    "code": "Application code (advisory)",
     "run": "Run outcome",
 }
 _CODE = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -256,6 +261,9 @@ def enrich_findings(
             warnings.append("finding code %s is not in the findings catalogue" % code)
         source = entry or fallback
         severity = item.get("severity") or source["severity"]
+        # A cause (copilotos_causes) carries its own fix, place and area,
+        # computed from the live state: they win over the catalogue's
+        # generic text, which stays the title and "what is checked".
         out.append(
             {
                 "code": code,
@@ -264,8 +272,11 @@ def enrich_findings(
                 "message": str(item.get("message") or source["title"]),
                 "evidence": item.get("evidence") or {},
                 "check": source["check"],
-                "fix": source["fix"],
-                "area": source.get("area", "run"),
+                "fix": str(item.get("fix") or source["fix"]),
+                "fixable": item.get("fixable") or "toolkit",
+                "where": list(item.get("where") or []),
+                "symptoms": list(item.get("symptoms") or []),
+                "area": item.get("area") or source.get("area", "run"),
                 "catalogued": entry is not None,
             }
         )

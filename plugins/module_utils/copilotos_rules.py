@@ -24,25 +24,37 @@ masked whole.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from ansible.module_utils import copilotos_app as app
 from ansible.module_utils.copilotos_causes import cause, sort_causes
-from ansible.module_utils.copilotos_common import MASK
+from ansible.module_utils.copilotos_common import MASK, mask_url_passwords
 from ansible.module_utils.copilotos_plan import desired_env, managed_keys, proof_keys, secret_keys
 from ansible.module_utils.copilotos_urls import is_loopback_host, mask_url, parse_redis_url
 
 RELEVANT_PUBLIC = ("ALLOWED_HOSTS", "NODE_ENV", "RATE_LIMIT_ENABLED", "ENVIRONMENT")
 
 
+_ONE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S*$")
+
+
 def shown(key: str, value: str | None, secret: set[str]) -> str | None:
-    """A value as evidence: secret keys masked whole, URL passwords masked."""
+    """A value as evidence.
+
+    A value that is one URL keeps its scheme, host, port and path with only
+    the password masked (so the evidence still shows *where* it points); any
+    other value of a secret key is masked whole; other values (a JSON list of
+    origins, say) are shown with the passwords of any URL inside them masked.
+    """
     if value is None:
         return None
-    if key in secret and "://" not in value:
+    if _ONE_URL.match(value.strip()):
+        return mask_url(value)
+    if key in secret:
         return MASK
-    return mask_url(value) if "://" in value else value
+    return mask_url_passwords(value)
 
 
 def _v(field: Any) -> Any:
