@@ -110,7 +110,7 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-results:
+steps:
   description: One of passed, failed or skipped per step (container_env, containers, redis_auth, redis_clients,
     mongo_ping, health, cors, burst, rate_limit, logs).
   returned: always

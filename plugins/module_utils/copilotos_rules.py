@@ -113,16 +113,16 @@ def redis_client_problems(ctx: Context, env: Mapping[str, str], where: str) -> l
         try:
             parsed = parse_redis_url(url)
         except ValueError as exc:
-            problem = "its URL cannot be parsed (%s)" % str(exc)
+            problem = "has a URL that cannot be parsed (%s)" % str(exc)
             parsed = None
         if parsed is not None:
             if is_loopback_host(parsed.host):
-                problem = "it connects to %s:%s, the api's own container" % (parsed.host, parsed.port)
+                problem = "connects to %s:%s, the api's own container (Error 111, connection refused)" % (parsed.host, parsed.port)
             elif parsed.host != ctx.plan["redis"]["host"] or parsed.port != int(ctx.plan["redis"]["port"]):
-                problem = "it connects to %s:%s, not to the Redis service %s:%s" % (
+                problem = "connects to %s:%s, not to the Redis service %s:%s" % (
                     parsed.host, parsed.port, ctx.plan["redis"]["host"], ctx.plan["redis"]["port"])
             elif ctx.password is not None and parsed.password != ctx.password:
-                problem = "it carries a password other than REDIS_PASSWORD (%s)" % (
+                problem = "carries a password other than REDIS_PASSWORD (%s)" % (
                     "none" if parsed.password is None else "a placeholder or stale one")
         if problem:
             out.append({"client": client.get("client"), "source": client.get("key"), "url": mask_url(url),
@@ -143,7 +143,8 @@ def rule_redis(ctx: Context) -> list[dict[str, Any]]:
     return [cause(
         "REDIS_CLIENTS_MISCONFIGURED", "critical",
         "the api's Redis clients point at the wrong place or carry the wrong password: %s" % "; ".join(
-            "%s %s" % (p["client"], p["problem"]) for p in problems),
+            "the %s client (from %s) %s" % (p["client"], p["source"] or "its default", p["problem"])
+            for p in problems),
         fix="remediate.yml writes REDIS_URL and CELERY_BROKER_URL (percent-encoded, db %s and %s) and REDIS_PASSWORD "
             "from copilotos_redis_password, resets the compose entries that shadow them, and recreates the api"
             % (ctx.plan["redis"]["db"], ctx.plan["redis"]["broker_db"]),
@@ -306,12 +307,17 @@ def rule_inert(ctx: Context, env: Mapping[str, str], source: str) -> list[dict[s
         reads = item.get("read_instead")
         if key not in env:
             continue
-        if seed.get(key) == env.get(key):
+        planned = seed.get(key, ctx.plan["env"].get(key))
+        if planned is not None and planned == env.get(key):
             severity, fix = "info", "none needed: the toolkit writes it for the operator's sake; it is never proof"
-        else:
+        elif planned is not None:
+            # A key the toolkit manages under a name the app ignores, with a
+            # value that is not the plan's: it misleads whoever reads the file.
             severity, fix = "low", "set %s instead (the toolkit does, from the plan)" % (reads or "nothing")
-            if not reads:
-                fix = "remove it or ignore it: this application reads no such setting"
+        else:
+            severity = "info"
+            fix = ("set %s instead if this value was meant to count" % reads if reads
+                   else "remove it or ignore it: this application reads no such setting")
         out.append(cause(
             "INERT_KEY", severity,
             "%s=%s is set in the %s but this application never reads it: %s" % (

@@ -162,13 +162,15 @@ def mongo_symptoms(result: Mapping[str, Any]) -> list[dict[str, Any]]:
 # -- HTTP ----------------------------------------------------------------------------
 def probe_http(ctx: Verification) -> dict[str, Any]:
     base = ctx.api_url.rstrip("/")
-    health = http_probe(params(HTTP_KWARGS, url=base + "/api/health", cors_origins=list(ctx.origins),
-                               burst=ctx.burst, health_json=True, host_header=ctx.host_header, mode="audit"))
+    # The single requests first, the burst last: a burst spends the client's
+    # rate-limit budget, and must not turn the probes after it into 429s.
     extra = {}
     for path, wanted in (("/api/health/live", 200), ("/api/health/ready", 200)):
         got = http_probe(params(HTTP_KWARGS, url=base + path, expect_status=wanted, host_header=ctx.host_header,
                                 mode="audit"))
         extra[path] = {"status": got.get("status"), "findings": got.get("findings")}
+    health = http_probe(params(HTTP_KWARGS, url=base + "/api/health", cors_origins=list(ctx.origins),
+                               burst=ctx.burst, health_json=True, host_header=ctx.host_header, mode="audit"))
     health["endpoints"] = extra
     return health
 
@@ -177,6 +179,8 @@ def http_symptoms(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     out = []
     for found in result.get("findings") or []:
         area = {"CORS_PREFLIGHT_FAILED": "cors", "HEALTH_CHECK_UNHEALTHY": "mongo"}.get(found["code"], "http")
+        if (found.get("evidence") or {}).get("status") == 429:
+            area = "rate_limit"
         if found["code"] == "BURST_NON_200" and set((found.get("evidence") or {}).get("statuses") or {}) <= {
                 "200", "429"}:
             out.append(symptom("BURST_RATE_LIMITED", "rate_limit", found["message"] + " (429: the rate limit)",
@@ -185,7 +189,11 @@ def http_symptoms(result: Mapping[str, Any]) -> list[dict[str, Any]]:
         out.append(symptom(found["code"], area, found["message"], found["severity"], **(found.get("evidence") or {})))
     for path, got in (result.get("endpoints") or {}).items():
         for found in got.get("findings") or []:
-            out.append(symptom(found["code"], "http", "%s: %s" % (path, found["message"]), found["severity"]))
+            # A 429 is the rate limit answering, not a broken endpoint: it is
+            # a symptom of the rate-limit cause when there is one.
+            area = "rate_limit" if got.get("status") == 429 else "http"
+            out.append(symptom(found["code"], area, "%s: %s" % (path, found["message"]), found["severity"],
+                               status=got.get("status")))
     return out
 
 
@@ -380,7 +388,7 @@ def verify(p: Mapping[str, Any], client: Any) -> dict[str, Any]:
     return {
         "changed": False,
         "failed_verification": bool(failing),
-        "results": results,
+        "steps": results,
         "causes": causes,
         "symptoms": symptoms,
         "probes": probes,
