@@ -117,7 +117,8 @@ def redis_client_problems(ctx: Context, env: Mapping[str, str], where: str) -> l
             parsed = None
         if parsed is not None:
             if is_loopback_host(parsed.host):
-                problem = "connects to %s:%s, the api's own container (Error 111, connection refused)" % (parsed.host, parsed.port)
+                problem = "connects to %s:%s, the api's own container (Error 111, connection refused)" % (
+                    parsed.host, parsed.port)
             elif parsed.host != ctx.plan["redis"]["host"] or parsed.port != int(ctx.plan["redis"]["port"]):
                 problem = "connects to %s:%s, not to the Redis service %s:%s" % (
                     parsed.host, parsed.port, ctx.plan["redis"]["host"], ctx.plan["redis"]["port"])

@@ -8,7 +8,7 @@ import pytest
 from ansible.module_utils import copilotos_app as app
 
 ROOT = Path(__file__).resolve().parents[4]
-PASSWORD = "S3cretRedisPassw0rd"  # noqa: S105 - a test value
+PASSWORD = "S3cretRedisPassw0rd"
 
 # The diagnosis's api environment: REDIS_URL with a placeholder, the broker at its default.
 INCIDENT = {

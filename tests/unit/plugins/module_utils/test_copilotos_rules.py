@@ -14,7 +14,7 @@ from ansible.module_utils.copilotos_plan import desired_env
 from ansible.module_utils.copilotos_state import Raw
 
 ROOT = Path(__file__).resolve().parents[4]
-PASSWORD = "S3cretRedisPassw0rd"  # noqa: S105 - a test value
+PASSWORD = "S3cretRedisPassw0rd"
 
 
 def _action() -> Any:
@@ -120,7 +120,7 @@ def test_tuned_plan_is_what_the_container_is_judged_against() -> None:
 
 def test_unencodable_password_refuses_in_the_diagnosis_generation_only() -> None:
     plan = make_plan()
-    password = "p@ss/w:rd-long-enough"  # noqa: S105 - a test value
+    password = "p@ss/w:rd-long-enough"
     raw = Raw(container={})
     causes, drift = rules.evaluate(plan, password, facts("diagnosis"), raw)
     assert "REDIS_PASSWORD_UNENCODABLE" in drift["refuse"]
