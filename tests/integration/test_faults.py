@@ -324,9 +324,9 @@ def redirect_state_files(labs: Labs, name: str) -> dict[str, str]:
     """Lock, backups and remediation log off the project filesystem (its own small volume in this row)."""
     base = labs.work / "state" / name
     base.mkdir(parents=True, exist_ok=True)
-    return {"copilotos_preflight_lock_file": str(base / "remediation.lock"),
-            "copilotos_backup_root": str(base / "backups"),
-            "copilotos_record_log": str(base / "remediation.log")}
+    return {"copilotos_env_lock_file": str(base / "remediation.lock"),
+            "copilotos_env_backup_root": str(base / "backups"),
+            "copilotos_env_log_file": str(base / "remediation.log")}
 
 
 @pytest.fixture(scope="module")
