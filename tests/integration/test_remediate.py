@@ -211,8 +211,6 @@ def options(lab: Lab, origin: str) -> tuple[int, dict[str, str]]:
         lab.host.api + "/api/health",
         method="OPTIONS",
         headers={
-            # A Host the api's ALLOWED_HOSTS accepts, as a browser on the public domain sends.
-            "Host": "copiloto.saptiva.com",
             "Origin": origin,
             "Access-Control-Request-Method": "GET",
             "Access-Control-Request-Headers": "content-type",
@@ -227,7 +225,8 @@ def options(lab: Lab, origin: str) -> tuple[int, dict[str, str]]:
 
 def get_status(url: str) -> int:
     try:
-        req = urllib.request.Request(url, headers={"Host": "copiloto.saptiva.com"})
+        # The loopback Host urllib sends is in the api's default ALLOWED_HOSTS, as for the diagnosis's curl.
+        req = urllib.request.Request(url)
         with urllib.request.urlopen(req, timeout=30) as resp:
             resp.read()
             return resp.status
@@ -293,8 +292,10 @@ def test_check_diff_audits_and_changes_nothing(lab: Lab) -> None:
         shadow = by_code["COMPOSE_SHADOWS_ENV_FILE"]
         assert "CORS_ORIGINS" in shadow["evidence"]["keys"], shadow
     # The diff shows the key changes, with secrets masked.
-    assert "+RATE_LIMIT_CALLS=500" in run.stdout
-    assert "CELERY_BROKER_URL=redis://:********@redis:6379/1" in run.stdout
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", run.stdout)
+    diff_lines = [line for line in plain.splitlines() if line.startswith(("+", "-"))]
+    assert "+RATE_LIMIT_CALLS=500" in diff_lines, "\n".join(diff_lines)
+    assert "+CELERY_BROKER_URL=redis://:********@redis:6379/1" in diff_lines, "\n".join(diff_lines)
 
 
 # --- 2. remediation ----------------------------------------------------------------
@@ -352,10 +353,14 @@ def test_remediation_fixes_the_live_system(lab: Lab) -> None:
     with ThreadPoolExecutor(max_workers=50) as pool:
         statuses = list(pool.map(get_status, [lab.host.api + "/api/health"] * 50))
     assert statuses == [200] * 50, sorted(set(statuses))
-    req = urllib.request.Request(lab.host.api + "/api/health", headers={"Host": "copiloto.saptiva.com"})
+    req = urllib.request.Request(lab.host.api + "/api/health")
     with urllib.request.urlopen(req, timeout=30) as resp:
         health = json.loads(resp.read())
     assert health["status"] == "healthy", health
+    # ALLOWED_HOSTS is enforced as Starlette's TrustedHostMiddleware does: an unknown Host gets 400.
+    with pytest.raises(urllib.error.HTTPError) as denied:
+        urllib.request.urlopen(urllib.request.Request(lab.host.api + "/api/health", headers={"Host": "evil.example"}), timeout=30)
+    assert denied.value.code == 400
 
     # No Redis failure logged since the recreate (after all that traffic).
     logs = api_logs_since_start(lab)
@@ -387,8 +392,9 @@ def test_second_run_changes_nothing(lab: Lab) -> None:
     assert run.failed(HOST) == 0 and host_changed(run) == 0, run.stats
     assert api_state(lab) == api_before
     assert lab.host.env_file.read_bytes() == env_before
-    # The operator's summary after the recap: nothing changed, nothing recreated, proven.
-    assert re.search(r"^rem\s+0\s+0\s+0\s+0\s+none\s+no\s+passed\s", run.stdout.partition("COPILOTOS SUMMARY")[2],
+    # The operator's summary after the recap: no finding above info (the app's own facts stay, as
+    # info), nothing changed, nothing recreated, proven.
+    assert re.search(r"^rem\s+0\s+0\s+0\s+\d+\s+none\s+no\s+passed\s", run.stdout.partition("COPILOTOS SUMMARY")[2],
                      re.M), tail(run)
 
 
