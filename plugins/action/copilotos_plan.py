@@ -51,13 +51,12 @@ def number_text(value: Any) -> str:
 def cross_field_errors(p: dict[str, Any]) -> list[str]:
     """The rules an argument spec cannot express; each names its variable and value."""
     errors = []
-    origins = list(p["copilotos_env_cors_origins"]) + list(p["copilotos_env_cors_extra_origins"])
-    bad = [o for o in origins if not ORIGIN_RE.match(str(o))]
-    if bad:
-        errors.append(
-            "copilotos_env_cors_origins / copilotos_env_cors_extra_origins: %s %s (scheme https, no path, no trailing "
-            "slash)" % (bad, "is not an https://host origin" if len(bad) == 1 else "are not https://host origins")
-        )
+    for var in ("copilotos_env_cors_origins", "copilotos_env_cors_extra_origins"):
+        bad = [str(o) for o in p[var] if not ORIGIN_RE.match(str(o))]
+        if bad:
+            errors.append("%s: %s %s (scheme https, no path, no trailing slash)" % (
+                var, ", ".join('"%s"' % o for o in bad),
+                "is not an https://host origin" if len(bad) == 1 else "are not https://host origins"))
     if not p["copilotos_env_cors_origins"]:
         errors.append("copilotos_env_cors_origins is empty: the api needs its production origin(s)")
     positive = [
@@ -89,13 +88,21 @@ def cross_field_errors(p: dict[str, Any]) -> list[str]:
     return errors
 
 
+def yaml_type(value: Any) -> str:
+    """The plain type an operator wrote (Ansible wraps values in tagged subclasses of these)."""
+    for kind in (bool, int, float, str, list, dict):
+        if isinstance(value, kind):
+            return kind.__name__
+    return type(value).__name__
+
+
 def password_error(raw: Any) -> str | None:
     """Checked before the spec coerces it: a list or an unquoted 0123 would become the password."""
     if raw is None:
         return "%s is not set: put it in the inventory's vault file" % PASSWORD_VAR
     if not isinstance(raw, str):
         return "%s must be a string, got a %s (quote it in YAML, for example \"0123\" or \"true\")" % (
-            PASSWORD_VAR, type(raw).__name__)
+            PASSWORD_VAR, yaml_type(raw))
     if not raw:
         return "%s is empty: set it in the inventory's vault file" % PASSWORD_VAR
     return None
