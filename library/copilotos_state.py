@@ -9,9 +9,10 @@ module: copilotos_state
 short_description: Read a copilotos host's live state once, judge it against the plan, take the run lock
 description:
   - The one read of the live state per run. Checks the target (Python libraries), the project's files (the env
-    file, the toolkit's compose override), asks Compose itself what the api service gets (C(docker compose config), which gives
-    interpolation, several env files, and the C(environment) block over C(env_file)), inspects the containers, and reads the api
-    image's source files to tell which generation of copilotos-bridge runs.
+    file, the toolkit's compose override), asks Compose itself what the api service gets
+    (C(docker compose config), which gives interpolation, several env files, and the C(environment) block
+    over C(env_file)), inspects the containers, and reads the api image's source files to tell which
+    generation of copilotos-bridge runs.
   - Turns that state and the plan into causes (severity, what, where, fix, who can fix it) and drift (the managed
     keys the env file lacks, whether the override is current, whether the api must be recreated) with the project's
     one rule engine.

@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Iterable
 from typing import Any
 
-from ansible.module_utils.copilotos_common import MASK, SEVERITIES, mask_url_passwords, secret_forms
+from ansible.module_utils.copilotos_common import MASK, SEVERITIES, VERIFY_STEPS, mask_url_passwords, secret_forms
 
 try:
     import jinja2
@@ -47,7 +47,7 @@ FAIL_ON = ("critical", "medium", "low", "never")
 MODES = ("audit", "remediate", "rollback")
 RESULTS = ("compliant", "remediated", "findings", "failed", "rolled_back", "refused")
 VERIFY_VALUES = ("passed", "failed", "skipped")
-VERIFY_ORDER = ("redis_auth", "mongo_ping", "health", "cors", "burst", "logs", "container_env", "containers")
+VERIFY_ORDER = VERIFY_STEPS
 CATALOGUE_FIELDS = ("id", "severity", "title", "check", "fix")
 UNKNOWN_CODE = "UNKNOWN_FINDING"
 ROLLED_BACK_CODE = "ROLLED_BACK"

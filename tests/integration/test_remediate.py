@@ -359,7 +359,8 @@ def test_remediation_fixes_the_live_system(lab: Lab) -> None:
     assert health["status"] == "healthy", health
     # ALLOWED_HOSTS is enforced as Starlette's TrustedHostMiddleware does: an unknown Host gets 400.
     with pytest.raises(urllib.error.HTTPError) as denied:
-        urllib.request.urlopen(urllib.request.Request(lab.host.api + "/api/health", headers={"Host": "evil.example"}), timeout=30)
+        urllib.request.urlopen(
+            urllib.request.Request(lab.host.api + "/api/health", headers={"Host": "evil.example"}), timeout=30)
     assert denied.value.code == 400
 
     # No Redis failure logged since the recreate (after all that traffic).
