@@ -22,7 +22,7 @@ Rate limit: the lab api limits requests per client IP, and everything from
 this machine arrives from the Docker bridge gateway. The prober alone sends
 1200 requests a minute, so the bench inventory sets
 copilotos_env_rate_limit_calls (and the runbook RATE_LIMIT) to
-100000, and a 429 counts as "answered" (the incident's limit of 200/min is
+100000, and a 429 counts as "answered" (the incident's limit, the api's default of 100 calls a minute, is
 still live before the repair).
 """
 

@@ -417,12 +417,18 @@ def test_tuned_values_are_kept_and_their_audit_is_clean(lab: Lab) -> None:
     """Any values the argument spec accepts: the verification judges the plan this run applied."""
     assert "remediate" in lab.runs, "needs the remediation test first"
     wait_healthy(lab)
-    run = run_playbook("remediate.yml", lab.inventory, lab.work, extravars=TUNED)
+    # With the behaviour probe: from a fresh client address on the project network, 700 requests
+    # pass and the 701st gets 429 (the api enforces RATE_LIMIT_CALLS, not the seed's key).
+    run = run_playbook("remediate.yml", lab.inventory, lab.work,
+                       extravars=dict(TUNED, copilotos_verify_rate_limit_probe="behaviour"))
     assert run.rc == 0, tail(run)
     assert run.failed(HOST) == 0 and host_changed(run) > 0, run.stats
     env = container_env(lab.api_container)
     assert (env["DB_MAX_POOL_SIZE"], env["RATE_LIMIT_CALLS"], env["SAPTIVA_TIMEOUT"],
             env["SAPTIVA_READ_TIMEOUT"]) == ("80", "700", "200", "180")
+    report = json.loads(sorted((lab.work / "reports").glob("*/%s.json" % HOST))[-1].read_text())
+    steps = {v["step"]: v["result"] for v in report["verification"]}
+    assert steps.get("rate_limit") == "passed", steps
     audit = run_playbook("remediate.yml", lab.inventory, lab.work, cmdline="--check", extravars=TUNED)
     assert audit.rc == 0 and audit.changed(HOST) == 0, tail(audit)
     # Back to the defaults for the tests that follow.
