@@ -33,7 +33,7 @@ from typing import Any
 from ansible.module_utils import copilotos_app as app
 from ansible.module_utils.copilotos_causes import attach, merge, symptom
 from ansible.module_utils.copilotos_common import VERIFY_STEPS, mask_url_passwords, one_line
-from ansible.module_utils.copilotos_docker import container_address, container_env, service_container
+from ansible.module_utils.copilotos_docker import DockerError, container_address, container_env, service_container
 from ansible.module_utils.copilotos_http import MODULE_KWARGS as HTTP_KWARGS
 from ansible.module_utils.copilotos_http import run_probe as http_probe
 from ansible.module_utils.copilotos_logs import MODULE_KWARGS as LOGS_KWARGS
@@ -41,6 +41,7 @@ from ansible.module_utils.copilotos_logs import run_probe as logs_probe
 from ansible.module_utils.copilotos_mongo import MODULE_KWARGS as MONGO_KWARGS
 from ansible.module_utils.copilotos_mongo import run_probe as mongo_probe
 from ansible.module_utils.copilotos_redis import MODULE_KWARGS as REDIS_KWARGS
+from ansible.module_utils.copilotos_redis import classify_error as redis_error
 from ansible.module_utils.copilotos_redis import run_probe as redis_probe
 from ansible.module_utils.copilotos_state import Raw, container_facts, parse_docker_time
 from ansible.module_utils.copilotos_urls import mask_url
@@ -119,8 +120,15 @@ def probe_redis(ctx: Verification) -> dict[str, Any]:
                                     compose_project=ctx.project, docker_host=ctx.docker_host, mode="audit"))
         out["clients"].append({"name": item.get("client"), "source": item.get("key"), "url": mask_url(url),
                                "authenticated": result.get("authenticated"), "findings": result.get("findings")})
-    out["client_list"] = client_list(ctx.client, ctx.project, ctx.password, ctx.redis_wait_s, ctx.api_ip,
-                                     ctx.api_started)
+    try:
+        out["client_list"] = client_list(ctx.client, ctx.project, ctx.password, ctx.redis_wait_s, ctx.api_ip,
+                                         ctx.api_started)
+    except DockerError as exc:
+        # A stopped redis container has no address: Redis is unreachable, the probe itself worked.
+        out["client_list"] = {"code": "REDIS_UNREACHABLE", "error": one_line(exc)}
+    except Exception as exc:  # redis-py's errors, classified as the probe modules do
+        code, why = redis_error(exc, False)
+        out["client_list"] = {"code": code, "error": why}
     return out
 
 
@@ -133,7 +141,10 @@ def redis_symptoms(result: Mapping[str, Any]) -> list[dict[str, Any]]:
                     item["name"], item.get("source"), found["message"]), found["severity"],
                     client=item["name"], url=item["url"]))
     listing = result.get("client_list") or {}
-    if listing and not listing.get("authenticated"):
+    if listing.get("error"):
+        out.append(symptom(listing["code"], "redis", "Redis's CLIENT LIST could not be read with the vault password: %s"
+                           % mask_url_passwords(listing["error"]), "critical"))
+    elif listing and not listing.get("authenticated"):
         out.append(symptom(
             "REDIS_NO_API_CONNECTION", "redis",
             "Redis's CLIENT LIST shows no authenticated connection from the api (%s) since it started" % (
