@@ -43,6 +43,7 @@ from ansible.module_utils.copilotos_mongo import run_probe as mongo_probe
 from ansible.module_utils.copilotos_redis import MODULE_KWARGS as REDIS_KWARGS
 from ansible.module_utils.copilotos_redis import classify_error as redis_error
 from ansible.module_utils.copilotos_redis import run_probe as redis_probe
+from ansible.module_utils.copilotos_rules import judge_running
 from ansible.module_utils.copilotos_state import Raw, container_facts, parse_docker_time
 from ansible.module_utils.copilotos_urls import mask_url
 
@@ -324,8 +325,6 @@ def step(results: Mapping[str, Any], name: str, failed: bool) -> str:
 
 def verify(p: Mapping[str, Any], client: Any) -> dict[str, Any]:
     """Run every enabled probe and judge; returns the module's result (never exits)."""
-    from ansible.module_utils.copilotos_rules import judge_running
-
     plan = p["plan"]
     api = service_container(client, plan["compose"]["project"], plan["compose"]["service"])
     ctx = Verification(p, client, api)
