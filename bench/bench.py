@@ -21,8 +21,8 @@ that runs its own stack; the other labs start for the fleet measures.
 Rate limit: the lab api limits requests per client IP, and everything from
 this machine arrives from the Docker bridge gateway. The prober alone sends
 1200 requests a minute, so the bench inventory sets
-copilotos_env_rate_limit_requests_per_minute (and the runbook RATE_LIMIT) to
-100000, and a 429 counts as "answered" (the incident's limit of 200/min is
+copilotos_env_rate_limit_calls (and the runbook RATE_LIMIT) to
+100000, and a 429 counts as "answered" (the incident's limit, the api's default of 100 calls a minute, is
 still live before the repair).
 """
 
@@ -222,7 +222,7 @@ class Bench:
             names,
             extra_group_vars={
                 "copilotos_report_dir": str(self.work / "reports"),
-                "copilotos_env_rate_limit_requests_per_minute": RATE_LIMIT,
+                "copilotos_env_rate_limit_calls": RATE_LIMIT,
             },
         )
 

@@ -24,34 +24,40 @@ set_key() {  # replace KEY=... in place, or append it
 }
 
 encoded=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$REDIS_PASSWORD")
+# The keys the api reads (see the README's "What the application really reads"),
+# plus the diagnosis's names kept in step, as remediate.yml writes them.
+set_key REDIS_HOST redis
+set_key REDIS_PORT 6379
+set_key REDIS_DB 0
 set_key REDIS_URL "redis://:$encoded@redis:6379/0"
 set_key REDIS_PASSWORD "$REDIS_PASSWORD"
+set_key CELERY_BROKER_URL "redis://:$encoded@redis:6379/1"
 set_key CORS_ORIGINS '["https://copiloto.saptiva.com","https://www.copiloto.saptiva.com"]'
 set_key SAPTIVA_TIMEOUT 120
 set_key SAPTIVA_CONNECT_TIMEOUT 15
 set_key SAPTIVA_READ_TIMEOUT 120
 set_key DB_MIN_POOL_SIZE 5
 set_key DB_MAX_POOL_SIZE 50
+set_key DB_CONNECT_TIMEOUT_MS 10000
 set_key DB_CONNECTION_TIMEOUT_MS 10000
 set_key DB_SERVER_SELECTION_TIMEOUT_MS 10000
 set_key DB_MAX_IDLE_TIME_MS 300000
-set_key RATE_LIMIT_REQUESTS_PER_MINUTE "$rate_limit"
+set_key RATE_LIMIT_CALLS "$rate_limit"
 set_key RATE_LIMIT_PERIOD 60
+set_key RATE_LIMIT_REQUESTS_PER_MINUTE "$rate_limit"
 
-# The same override remediate.yml writes (its marker comment included, so the
-# toolkit recognises the file afterwards).
+# The override remediate.yml writes for the lab's flat layout, whose api
+# environment: block holds only REDIS_URL (a managed key): the block is
+# replaced by an empty one, so every managed key comes from .env.production.
+# Its marker comment is included, so the toolkit recognises the file afterwards.
 cat >"$dir/docker-compose.override.yml" <<'YAML'
-#
-# Ansible managed
-#
-# copilotos-remediation: the compose file's environment sets
-#   REDIS_URL: ${REDIS_URL:-redis://localhost:6379/0}
-# which wins over .env.production. Reset that key so the api takes REDIS_URL
-# from .env.production (the value this toolkit manages). No secret lives here.
+# Managed by copilotos-remediation: regenerated on every run, do not edit.
+# The api's environment: block of the compose files above this one, without the keys
+# the toolkit manages in the env file: those come from the env file, which the block
+# would otherwise override. Compose merges this file last.
 services:
   api:
-    environment:
-      REDIS_URL: !reset null
+    environment: !override {}
 YAML
 
 cd "$dir"

@@ -20,18 +20,21 @@ description:
 version_added: "0.1.0"
 author: copilotos-remediation contributors
 options:
+  plan:
+    description:
+      - The remediation's plan (the C(copilotos_plan) fact). Gives O(project_dir), O(project_name), O(service) and
+        O(files) - the project's compose files and the toolkit's override when it exists - so that every step of
+        the run uses the same ones.
+    type: dict
   project_dir:
-    description: Directory of the Compose project (C(--project-directory)); must exist.
+    description: Directory of the Compose project (C(--project-directory)); must exist. Required without O(plan).
     type: path
-    required: true
   project_name:
-    description: Compose project name (C(-p)).
+    description: Compose project name (C(-p)). Required without O(plan).
     type: str
-    required: true
   service:
-    description: The one service to apply. Its dependencies are not touched (C(--no-deps)).
+    description: The one service to apply. Its dependencies are not touched (C(--no-deps)). Required without O(plan).
     type: str
-    required: true
   files:
     description:
       - Compose files, relative to O(project_dir) or absolute, passed as C(-f) in this order.
@@ -204,6 +207,8 @@ from ansible.module_utils.copilotos_docker import (
     get_client,
     service_containers,
 )
+from ansible.module_utils.copilotos_plan import PlanError, check_plan
+from ansible.module_utils.copilotos_state import compose_files
 
 
 def image_info(client, name):
@@ -247,8 +252,21 @@ def newest(client, project, service):
     return found[0] if found else None
 
 
+def from_plan(params):
+    """Take project, directory, service and files from the plan (one source for every step)."""
+    plan = check_plan(params["plan"])
+    paths = plan["paths"]
+    params.update(project_dir=paths["compose_project_dir"], project_name=plan["compose"]["project"],
+                  service=plan["compose"]["service"], files=compose_files(paths)["current"])
+
+
 def run(module):
     p = module.params
+    if p["plan"] is not None:
+        try:
+            from_plan(p)
+        except PlanError as exc:
+            module.fail_json(msg="compose_apply: %s" % exc)
     service, name = p["service"], p["project_name"]
     where = "service %s of Compose project %s" % (service, name)
     project_dir = os.path.abspath(os.path.expanduser(p["project_dir"]))
@@ -371,9 +389,10 @@ def run(module):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            project_dir=dict(type="path", required=True),
-            project_name=dict(type="str", required=True),
-            service=dict(type="str", required=True),
+            plan=dict(type="dict"),
+            project_dir=dict(type="path"),
+            project_name=dict(type="str"),
+            service=dict(type="str"),
             files=dict(type="list", elements="path"),
             env_files=dict(type="list", elements="path"),
             recreate=dict(type="str", default="auto", choices=["auto", "always"]),
@@ -382,6 +401,9 @@ def main():
             compose_command=dict(type="raw", default="docker compose"),
             secrets=dict(type="list", elements="str", no_log=True),
         ),
+        required_one_of=[("plan", "project_dir")],
+        required_together=[("project_dir", "project_name", "service")],
+        mutually_exclusive=[("plan", "project_dir"), ("plan", "files")],
         supports_check_mode=True,
     )
     if DOCKER_IMPORT_ERROR:

@@ -144,147 +144,26 @@ findings:
   elements: dict
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.copilotos_common import finding
-from ansible.module_utils.copilotos_docker import (
-    DOCKER_IMPORT_ERROR,
-    DockerError,
-    DockerException,
-    NotFound,
-    get_client,
-    service_container,
-)
-from ansible.module_utils.copilotos_logs import (
-    LogScanner,
-    PatternError,
-    normalise_patterns,
-    ns_to_iso,
-    parse_since,
-    run_start_ns,
-)
-
-
-def read_logs(container, since_seconds, scanner):
-    """Stream the container's logs since whole seconds into the scanner, line by line."""
-    pending = b""
-    stream = container.logs(
-        stdout=True, stderr=True, timestamps=True, since=max(1, since_seconds), stream=True, follow=False
-    )
-    for chunk in stream:
-        pending += chunk
-        if b"\n" in pending:
-            complete, _, pending = pending.rpartition(b"\n")
-            scanner.feed(complete + b"\n")
-    if pending:
-        scanner.feed(pending)
+from ansible.module_utils.copilotos_docker import DOCKER_IMPORT_ERROR, DockerError
+from ansible.module_utils.copilotos_logs import MODULE_KWARGS, run_probe
 
 
 def run(module):
-    p = module.params
-    try:
-        patterns = normalise_patterns(p["patterns"])
-    except PatternError as exc:
-        module.fail_json(msg="container_logs: %s" % exc)
-    since_ns = 0
-    if p["since"] != "container_start":
-        try:
-            since_ns = parse_since(p["since"])
-        except ValueError as exc:
-            module.fail_json(msg="container_logs: %s" % exc)
-    client = get_client(p["docker_host"])
-    if p["container"]:
-        where = "container %s" % p["container"]
-        try:
-            container = client.containers.get(p["container"])
-        except NotFound:
-            raise DockerError("no container named %r" % p["container"]) from None
-    else:
-        where = "service %s of Compose project %s" % (p["service"], p["project_name"])
-        container = service_container(client, p["project_name"], p["service"])
-
-    if p["since"] == "container_start":
-        state = container.attrs.get("State") or {}
-        since_ns = run_start_ns(container.attrs.get("Created"), state.get("StartedAt"), state.get("FinishedAt"))
-
-    scanner = LogScanner(patterns, since_ns, p["max_matches"], p["secrets"] or [])
-    try:
-        read_logs(container, since_ns // 1_000_000_000, scanner)
-        deadline = time.monotonic() + max(0, p["watch_seconds"])
-        while time.monotonic() < deadline:
-            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
-            read_logs(container, scanner.next_since(), scanner)
-    except DockerException as exc:
-        raise DockerError("cannot read logs of %s: %s" % (where, " ".join(str(exc).split())[:200])) from None
-
-    findings = []
-    for name, count in sorted(scanner.counts.items()):
-        sample = next((m["excerpt"] for m in scanner.matches if m["signature"] == name), None)
-        findings.append(
-            finding(
-                "LOG_SIGNATURE_%s" % name.upper(),
-                scanner.severity(name),
-                "%d log line(s) of %s match %s since %s" % (count, where, name, ns_to_iso(since_ns)),
-                count=count,
-                first=scanner.first_seen.get(name),
-                last=scanner.last_seen.get(name),
-                sample=sample,
-            )
-        )
-    result = {
-        "changed": False,
-        "container": container.name,
-        "matches": scanner.matches,
-        "counts": scanner.counts,
-        "scanned_lines": scanner.scanned_lines,
-        "since": ns_to_iso(since_ns),
-        "findings": findings,
-    }
-    if scanner.counts:
-        msg = "container_logs: %s: %d signature match(es) since %s: %s" % (
-            where,
-            sum(scanner.counts.values()),
-            result["since"],
-            scanner.summary(),
-        )
-        if p["mode"] == "enforce":
-            module.fail_json(msg=msg, **result)
-        result["msg"] = msg
-    else:
-        result["msg"] = "container_logs: %s: no error signature in %d line(s) since %s" % (
-            where,
-            scanner.scanned_lines,
-            result["since"],
-        )
-    module.exit_json(**result)
+    return run_probe(module.params)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            project_name=dict(type="str"),
-            service=dict(type="str"),
-            container=dict(type="str"),
-            since=dict(type="str", default="container_start"),
-            patterns=dict(type="list", elements="dict"),
-            watch_seconds=dict(type="int", default=0),
-            max_matches=dict(type="int", default=20),
-            mode=dict(type="str", default="enforce", choices=["enforce", "audit"]),
-            secrets=dict(type="list", elements="str", no_log=True),
-            docker_host=dict(type="str"),
-        ),
-        required_one_of=[("service", "container")],
-        mutually_exclusive=[("service", "container")],
-        required_by={"service": "project_name"},
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(supports_check_mode=True, **MODULE_KWARGS)
     if DOCKER_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
     try:
-        run(module)
-    except DockerError as exc:
-        module.fail_json(msg="container_logs: %s" % exc)
+        result = run(module)
+    except (ValueError, DockerError) as exc:
+        module.fail_json(msg=str(exc) if str(exc).startswith("container_logs:") else "container_logs: %s" % exc)
+    if result["counts"] and module.params["mode"] == "enforce":
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,15 @@ options:
       - A value with a line break or another control character (tab excepted) is refused.
     type: dict
     default: {}
+  plan:
+    description:
+      - The run's plan (the C(copilotos_plan) fact of the remediation) instead of O(values). Every key it
+        manages is ensured, the secret ones built from O(redis_password) (the Redis URLs percent-encoded), and
+        its secret keys are masked.
+    type: dict
+  redis_password:
+    description: The Redis password the secret keys of O(plan) are built from.
+    type: str
   absent:
     description: Keys to remove. Every assignment of such a key is removed.
     type: list
@@ -170,6 +179,7 @@ from ansible.module_utils.copilotos_env import (
     update_env,
     url_passwords,
 )
+from ansible.module_utils.copilotos_plan import PlanError, check_plan, desired_env, secret_keys
 
 
 def wanted_values(module: AnsibleModule) -> dict[str, str]:
@@ -182,6 +192,21 @@ def wanted_values(module: AnsibleModule) -> dict[str, str]:
 
 
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PRIVATE_KEY|CREDENTIAL", re.IGNORECASE)
+
+
+def values_from_plan(module: AnsibleModule) -> None:
+    """With a plan, the wanted values and the secret keys are the plan's."""
+    plan = module.params["plan"]
+    if plan is None:
+        return
+    try:
+        check_plan(plan)
+    except PlanError as exc:
+        module.fail_json(msg=str(exc))
+    if module.params["redis_password"] is None:
+        module.fail_json(msg="env_file: plan needs redis_password to build its secret keys")
+    module.params["values"] = desired_env(plan, module.params["redis_password"])
+    module.params["secret_keys"] = sorted(set(module.params["secret_keys"]) | set(secret_keys(plan)))
 
 
 def add_secret_looking_keys(module: AnsibleModule) -> None:
@@ -297,6 +322,8 @@ def main() -> None:
         argument_spec=dict(
             path=dict(type="path", required=True),
             values=dict(type="dict", default={}, no_log=True),
+            plan=dict(type="dict"),
+            redis_password=dict(type="str", no_log=True),
             absent=dict(type="list", elements="str", default=[]),
             secret_keys=dict(type="list", elements="str", default=[], no_log=False),
             backup=dict(type="bool", default=False),
@@ -304,8 +331,11 @@ def main() -> None:
             create=dict(type="bool", default=False),
         ),
         add_file_common_args=True,
+        mutually_exclusive=[("values", "plan")],
+        required_by={"plan": "redis_password"},
         supports_check_mode=True,
     )
+    values_from_plan(module)
     add_secret_looking_keys(module)
     keep_usable_output(module)
     module.exit_json(**run(module))

@@ -60,48 +60,8 @@ reclaimed:
   type: bool
 """
 
-import json
-import os
-import socket
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-
-
-def read_lock(path: str) -> dict | None:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        return {"unreadable": True}
-
-
-def is_stale(holder: dict, stale_after: int) -> tuple[bool, str]:
-    if holder.get("unreadable"):
-        return True, "unreadable lock file"
-    age = time.time() - float(holder.get("epoch", 0))
-    if age > stale_after:
-        return True, "older than %d s" % stale_after
-    if holder.get("host") == socket.gethostname() and holder.get("pid"):
-        try:
-            os.kill(int(holder["pid"]), 0)
-        except ProcessLookupError:
-            return True, "process %s no longer exists" % holder["pid"]
-        except PermissionError:
-            return False, ""
-    return False, ""
-
-
-def describe(holder: dict) -> str:
-    return "%s@%s pid %s since %s (%s)" % (
-        holder.get("user"),
-        holder.get("host"),
-        holder.get("pid"),
-        holder.get("started"),
-        holder.get("playbook"),
-    )
+from ansible.module_utils.copilotos_lock import LockBusy, LockError, acquire, release
 
 
 def main() -> None:
@@ -115,55 +75,18 @@ def main() -> None:
         supports_check_mode=True,
     )
     path, owner = module.params["path"], module.params["owner"]
-    me = {
-        "user": owner.get("user"),
-        "host": owner.get("host"),
-        "pid": owner.get("pid"),
-        "playbook": owner.get("playbook"),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "epoch": time.time(),
-    }
-    holder = read_lock(path)
-    mine = holder is not None and holder.get("pid") == me["pid"] and holder.get("host") == me["host"]
-
     if module.params["state"] == "absent":
-        if mine and not module.check_mode:
-            os.unlink(path)
         # Releasing is bookkeeping, not a change of the host's configuration.
-        module.exit_json(changed=False, holder=None if mine else holder, reclaimed=False)
-
-    reclaimed = False
-    if holder is not None and not mine:
-        stale, why = is_stale(holder, module.params["stale_after"])
-        if not stale:
-            module.fail_json(
-                msg="another copilotos run holds the lock %s: %s" % (path, describe(holder)), holder=holder
-            )
-        module.warn("reclaiming a stale lock %s (%s): %s" % (path, why, describe(holder)))
-        reclaimed = True
-        if not module.check_mode:
-            os.unlink(path)
-    if module.check_mode or mine:
-        module.exit_json(changed=False, holder=holder if mine else me, reclaimed=reclaimed)
-    if not os.path.isdir(os.path.dirname(path) or "."):
-        module.fail_json(msg="lock directory %s does not exist" % os.path.dirname(path))
+        module.exit_json(changed=False, holder=release(path, owner, module.check_mode), reclaimed=False)
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:
-        module.fail_json(
-            msg="another copilotos run took the lock %s just now: %s" % (path, describe(read_lock(path) or {}))
-        )
-    except OSError as exc:  # read-only or full filesystem, permissions: say so, no traceback
-        module.fail_json(msg="cannot create the lock %s: %s; nothing was changed" % (path, exc.strerror or exc))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(me, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except OSError as exc:
-        os.unlink(path)
-        module.fail_json(msg="cannot write the lock %s: %s; nothing was changed" % (path, exc.strerror or exc))
-    module.exit_json(changed=False, holder=me, reclaimed=reclaimed)
+        got = acquire(path, owner, module.params["stale_after"], module.check_mode)
+    except LockBusy as exc:
+        module.fail_json(msg=str(exc), holder=exc.holder)
+    except LockError as exc:
+        module.fail_json(msg=str(exc))
+    if got["reclaimed"]:
+        module.warn("reclaiming a stale lock %s (%s)" % (path, got["reclaim_reason"]))
+    module.exit_json(changed=False, holder=got["holder"], reclaimed=got["reclaimed"])
 
 
 if __name__ == "__main__":

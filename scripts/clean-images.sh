@@ -7,10 +7,11 @@
 set -euo pipefail
 docker info >/dev/null 2>&1 || { echo "clean-images: no Docker engine answers: nothing to clean" >&2; exit 0; }
 
-# Every repository the project builds: copilotos-lab, copilotos-lab-base,
-# copilotos-test-* (the names are the project's own prefix).
+# Every repository the project builds: copilotos-lab (services), copilotos-lab-api
+# (one tag per api generation), copilotos-lab-base, copilotos-test-* (the names
+# are the project's own prefix).
 mapfile -t images < <(docker image ls --format '{{.Repository}}:{{.Tag}}' \
-  | awk -F: '$1 ~ /^copilotos-(lab|lab-base|test-[a-z0-9-]+)$/')
+  | awk -F: '$1 ~ /^copilotos-(lab|lab-api|lab-base|test-[a-z0-9-]+)$/')
 if [ "${1:-}" = "--list" ]; then printf '%s\n' "${images[@]}"; exit 0; fi
 [ ${#images[@]} -gt 0 ] || { echo "clean-images: no project image present" >&2; exit 0; }
 

@@ -31,25 +31,32 @@ def render() -> str:
         "",
     ]
     for spec_file in sorted(ROOT.glob("roles/*/meta/argument_specs.yml")):
-        role = spec_file.parent.parent.name
-        spec = yaml.safe_load(spec_file.read_text())["argument_specs"]["main"]
-        out += ["## %s" % role, "", cell(spec.get("short_description", "")), ""]
-        out += ["| Variable | Type | Required | Default | Description |", "|---|---|---|---|---|"]
-        for name, opt in spec.get("options", {}).items():
-            kind = opt.get("type", "str")
-            if kind == "list" and opt.get("elements"):
-                kind = "list of %s" % opt["elements"]
-            default = ""
-            if "default" in opt:
-                default = "`%s`" % cell(yaml.safe_dump(opt["default"]).strip().removesuffix("..."))
-            if opt.get("choices"):
-                kind += " (%s)" % ", ".join(str(c) for c in opt["choices"])
-            desc = opt.get("description", "")
-            desc = " ".join(desc) if isinstance(desc, list) else desc
-            secret = " (secret)" if opt.get("no_log") else ""
-            out.append("| `%s` | %s | %s | %s | %s%s |" % (name, cell(kind), "yes" if opt.get("required") else "",
-                                                         default, cell(desc), secret))
-        out.append("")
+        role_dir = spec_file.parent.parent
+        role = role_dir.name
+        defaults_file = role_dir / "defaults" / "main.yml"
+        defaults = (yaml.safe_load(defaults_file.read_text()) or {}) if defaults_file.is_file() else {}
+        for entry, spec in yaml.safe_load(spec_file.read_text())["argument_specs"].items():
+            title = role if entry == "main" else "%s (entry point `%s`)" % (role, entry)
+            out += ["## %s" % title, "", cell(spec.get("short_description", "")), ""]
+            out += ["| Variable | Type | Required | Default | Description |", "|---|---|---|---|---|"]
+            for name, opt in spec.get("options", {}).items():
+                kind = opt.get("type", "str")
+                if kind == "list" and opt.get("elements"):
+                    kind = "list of %s" % opt["elements"]
+                default = ""
+                # The role's defaults/main.yml is the one place a default lives;
+                # a spec without its own default documents that one.
+                value = opt["default"] if "default" in opt else defaults.get(name)
+                if "default" in opt or name in defaults:
+                    default = "`%s`" % cell(yaml.safe_dump(value).strip().removesuffix("..."))
+                if opt.get("choices"):
+                    kind += " (%s)" % ", ".join(str(c) for c in opt["choices"])
+                desc = opt.get("description", "")
+                desc = " ".join(desc) if isinstance(desc, list) else desc
+                secret = " (secret)" if opt.get("no_log") else ""
+                out.append("| `%s` | %s | %s | %s | %s%s |" % (name, cell(kind), "yes" if opt.get("required") else "",
+                                                             default, cell(desc), secret))
+            out.append("")
     return "\n".join(out).rstrip() + "\n"
 
 

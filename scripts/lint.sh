@@ -9,7 +9,7 @@ step yamllint
 yamllint --strict .
 
 step ruff
-ruff check $(ls -d library plugins tests lab/image/app bench scripts/*.py 2>/dev/null)
+ruff check $(ls -d library plugins tests lab/image/app lab/image/apps lab/image/overlays bench scripts/*.py 2>/dev/null)
 step mypy
 mypy plugins/module_utils plugins/filter library
 

@@ -12,6 +12,9 @@ from urllib.parse import quote
 MASK = "********"
 
 SEVERITIES = ("critical", "medium", "low", "info")
+# The verification steps, in the order they run and are reported (copilotos_verify, the report).
+VERIFY_STEPS = ("container_env", "containers", "redis_auth", "redis_clients", "mongo_ping", "health", "cors", "burst",
+                "rate_limit", "logs")
 
 
 def secret_forms(secrets: Iterable[str | None]) -> list[str]:

@@ -306,3 +306,72 @@ class ComposeProject:
                 "docker compose up %s failed in %s: %s"
                 % (service, self.project_dir, one_line(mask_output(first_error_line(err), self.secrets), 240))
             )
+
+
+# -- the project's files and the api's environment: block ---------------------
+# Compose's default discovery, in its order of preference.
+DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+
+
+def discover_files(compose_dir: str, exists: Callable[[str], bool]) -> tuple[str | None, str | None]:
+    """The file ``docker compose`` loads without ``-f``, and its override file, if any.
+
+    Like Compose: the first of DEFAULT_FILES in the directory, then the
+    ``.override`` file of the same name and extension.
+    """
+    for name in DEFAULT_FILES:
+        main = "%s/%s" % (compose_dir.rstrip("/"), name)
+        if exists(main):
+            stem, _, ext = name.rpartition(".")
+            override = "%s/%s.override.%s" % (compose_dir.rstrip("/"), stem, ext)
+            return main, (override if exists(override) else None)
+    return None, None
+
+
+def raw_args(base: list[str], service: str) -> list[str]:
+    """Read-only: the model without env_file contents and without interpolation.
+
+    Its ``environment`` of a service is exactly the merged ``environment:``
+    blocks of the files, entries as written (``${VAR}`` kept), and its
+    ``env_file`` the service's env files, absolute (verified with Compose
+    v2.40.3: ``--no-env-resolution`` alone still merges env files).
+    """
+    return [*base, "config", "--format", "json", "--no-env-resolution", "--no-interpolate", service]
+
+
+def parse_entries(environment: Any) -> list[tuple[str, str | None]]:
+    """``environment:`` (list or mapping) as ordered (key, raw value or None) pairs."""
+    if isinstance(environment, dict):
+        return [(str(k), None if v is None else str(v)) for k, v in environment.items()]
+    out: list[tuple[str, str | None]] = []
+    for item in environment or []:
+        key, sep, value = str(item).partition("=")
+        out.append((key, value if sep else None))
+    return out
+
+
+def yaml_string(text: str) -> str:
+    """A YAML double-quoted scalar (JSON escaping is valid YAML) for any text."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def render_override(
+    entries: list[tuple[str, str | None]], drop: list[str], service: str, header: list[str]
+) -> str:
+    """The toolkit's compose override: the service's environment without ``drop``.
+
+    ``!override`` replaces the merged ``environment:`` of the earlier files
+    (a per-key ``!reset`` is ignored by Compose when the base file writes the
+    block as a list). The kept entries are restated as written, so Compose
+    interpolates them as before; the dropped ones come from the env file.
+    """
+    lines = ["# %s" % line if line else "#" for line in header]
+    lines += ["services:", "  %s:" % service]
+    kept = [(k, v) for k, v in entries if k not in set(drop)]
+    if not kept:
+        lines.append("    environment: !override {}")
+    else:
+        lines.append("    environment: !override")
+        for key, value in kept:
+            lines.append("      %s: %s" % (yaml_string(key), "null" if value is None else yaml_string(value)))
+    return "\n".join(lines) + "\n"

@@ -370,6 +370,21 @@ def url_passwords(values: Iterable[str]) -> list[str]:
     return found
 
 
+def _url_with_masked_password(value: str) -> str | None:
+    """A secret key's URL with only its password masked, so a diff still shows scheme, host and database.
+
+    Only for a plain ``scheme://[user]:password@host[:port][/path]`` value: anything else
+    (no password, a query string or fragment that may carry a token, blanks) is masked whole.
+    """
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.password or parts.query or parts.fragment or any(c.isspace() for c in value):
+        return None
+    return "%s://%s:%s@%s%s" % (parts.scheme, parts.username or "", MASK, parts.netloc.rpartition("@")[2], parts.path)
+
+
 def mask_env(env: EnvFile, secret_keys: Sequence[str], secrets: Iterable[str] = ()) -> str:
     """The file text for a diff: secret keys' values replaced by MASK.
 
@@ -384,8 +399,9 @@ def mask_env(env: EnvFile, secret_keys: Sequence[str], secrets: Iterable[str] = 
         if line.key is not None and line.value is not None:
             all_secrets.extend(url_passwords([line.value.text, line.raw_value]))
             if line.key in secret_keys:
+                shown = _url_with_masked_password(line.value.text)
                 all_secrets.extend([line.value.text, line.raw_value])
-                text = line.head + MASK + line.suffix
+                text = line.head + (shown or MASK) + line.suffix
         parts.append(text + line.eol)
     return mask_url_passwords(mask_text("".join(parts), all_secrets))
 

@@ -17,7 +17,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from ansible.module_utils.copilotos_common import mask_text, mask_url_passwords, one_line
+from ansible.module_utils.copilotos_common import finding, mask_text, mask_url_passwords, one_line
 
 BODY_LIMIT = 1024 * 1024
 HEALTHY = {"healthy", "ok", "up", "pass", "passing", "true", "green", "available"}
@@ -234,3 +234,168 @@ def parse_health(body: bytes) -> tuple[dict[str, Any], dict[str, str]]:
     if status is not None and status.lower() not in HEALTHY:
         unhealthy.setdefault("(overall)", status)
     return {"status": status, "checks": checks}, unhealthy
+
+
+NET_ERRORS = (OSError, http.client.HTTPException)
+
+
+def run_probe(p: dict[str, Any], no_log_values: set[str] | None = None) -> dict[str, Any]:
+    """The probe on a module's parameters; raises ValueError for an unusable URL, never exits."""
+    secrets = [p["upstream_token"]] if p["upstream_token"] else []
+    for key in ("url", "upstream_url"):
+        if p[key]:
+            password = urlsplit(p[key]).password
+            if password:
+                # keeps a basic-auth password out of every output, ``invocation`` included
+                if no_log_values is not None:
+                    no_log_values.add(password)
+            try:
+                check_url(p[key])
+            except ValueError as exc:
+                raise ValueError("http_probe: %s: %s" % (key, exc)) from None
+    url, shown = p["url"], mask_url_passwords(p["url"])
+    ctx = ssl_context(p["validate_certs"])
+    findings = []
+    result = {"changed": False, "url": shown, "status": None, "latency_ms": None, "cors": [], "burst": {}}
+
+    base_headers = {"Host": p["host_header"]} if p.get("host_header") else {}
+    try:
+        resp = request("GET", url, headers=base_headers, timeout=p["timeout"], context=ctx)
+    except NET_ERRORS as exc:
+        resp = None
+        findings.append(
+            finding("HTTP_UNREACHABLE", "critical", "GET %s failed: %s" % (shown, error_text(exc)), url=shown)
+        )
+    if resp is not None:
+        result.update(status=resp.status, latency_ms=round(resp.latency_ms, 1))
+        if resp.status != p["expect_status"]:
+            findings.append(
+                finding(
+                    "HTTP_STATUS_UNEXPECTED",
+                    "critical",
+                    "GET %s returned %s, expected %s" % (shown, resp.status, p["expect_status"]),
+                    url=shown,
+                    status=resp.status,
+                )
+            )
+        if p["health_json"]:
+            try:
+                health, unhealthy = parse_health(resp.body)
+                result["health"] = health
+                if unhealthy:
+                    findings.append(
+                        finding(
+                            "HEALTH_CHECK_UNHEALTHY",
+                            "critical",
+                            "%s reports unhealthy: %s"
+                            % (shown, ", ".join("%s=%s" % kv for kv in sorted(unhealthy.items()))),
+                            url=shown,
+                            unhealthy=unhealthy,
+                        )
+                    )
+            except ValueError:
+                findings.append(
+                    finding(
+                        "HEALTH_CHECK_UNHEALTHY",
+                        "critical",
+                        "%s did not return a JSON health document" % shown,
+                        url=shown,
+                    )
+                )
+
+    request_headers = [h.strip() for h in p["cors_headers"].split(",") if h.strip()]
+    for origin in p["cors_origins"]:
+        headers = dict(base_headers, Origin=origin)
+        headers["Access-Control-Request-Method"] = p["cors_method"]
+        if request_headers:
+            headers["Access-Control-Request-Headers"] = ",".join(request_headers)
+        try:
+            pre = request("OPTIONS", url, headers=headers, timeout=p["timeout"], context=ctx)
+            entry = evaluate_cors(
+                origin, pre.status, pre.headers, p["cors_method"], request_headers, p["cors_credentials"]
+            )
+        except NET_ERRORS as exc:
+            entry = evaluate_cors(origin, None, {}, p["cors_method"], request_headers, p["cors_credentials"])
+            entry["reasons"] = ["preflight failed: %s" % error_text(exc)]
+        result["cors"].append(entry)
+        if not entry["allowed"]:
+            findings.append(
+                finding(
+                    "CORS_PREFLIGHT_FAILED",
+                    "critical",
+                    "CORS preflight from %s to %s refused: %s" % (origin, shown, "; ".join(entry["reasons"])),
+                    origin=origin,
+                    url=shown,
+                )
+            )
+
+    if p["burst"] > 0:
+        burst = run_burst(url, p["burst"], p["timeout"], ctx, headers=base_headers or None)
+        result["burst"] = burst
+        bad = {k: v for k, v in burst["statuses"].items() if k != str(p["expect_status"])}
+        if bad or burst["errors"]:
+            findings.append(
+                finding(
+                    "BURST_NON_200",
+                    "medium",
+                    "%d concurrent GETs of %s: statuses %s, %d error(s)"
+                    % (burst["count"], shown, burst["statuses"], burst["errors"]),
+                    url=shown,
+                    statuses=burst["statuses"],
+                    errors=burst["errors"],
+                )
+            )
+
+    if p["upstream_url"]:
+        up_shown = mask_url_passwords(p["upstream_url"])
+        headers = {"Authorization": "Bearer %s" % p["upstream_token"]} if p["upstream_token"] else {}
+        upstream = {"url": up_shown, "reachable": False, "status": None, "latency_ms": None}
+        try:
+            uresp = request(
+                p["upstream_method"],
+                p["upstream_url"],
+                headers=headers,
+                timeout=p["timeout"],
+                context=ctx,
+                read_body=False,
+            )
+            upstream.update(reachable=True, status=uresp.status, latency_ms=round(uresp.latency_ms, 1))
+        except NET_ERRORS as exc:
+            findings.append(
+                finding(
+                    "UPSTREAM_UNREACHABLE",
+                    "medium",
+                    "%s %s failed: %s" % (p["upstream_method"], up_shown, error_text(exc, secrets)),
+                    url=up_shown,
+                )
+            )
+        result["upstream"] = upstream
+
+    result["findings"] = findings
+    if findings:
+        result["msg"] = ("http_probe: %s: %s" % (shown, "; ".join(f["message"] for f in findings)))[:1000]
+    else:
+        result["msg"] = "http_probe: %s: all checks passed" % shown
+    return result
+
+
+MODULE_KWARGS: dict[str, Any] = dict(
+    argument_spec=dict(
+        url=dict(type="str", required=True),
+        expect_status=dict(type="int", default=200),
+        cors_origins=dict(type="list", elements="str", default=[]),
+        cors_method=dict(type="str", default="POST"),
+        cors_headers=dict(type="str", default="content-type,authorization"),
+        cors_credentials=dict(type="bool", default=True),
+        burst=dict(type="int", default=0),
+        health_json=dict(type="bool", default=False),
+        upstream_url=dict(type="str"),
+        upstream_token=dict(type="str", no_log=True),
+        upstream_method=dict(type="str", default="HEAD", choices=["HEAD", "GET"]),
+        timeout=dict(type="float", default=10),
+        validate_certs=dict(type="bool", default=True),
+        host_header=dict(type="str"),
+        mode=dict(type="str", default="enforce", choices=["enforce", "audit"]),
+    ),
+    required_by={"upstream_token": "upstream_url"},
+)

@@ -18,34 +18,50 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+import time
+from datetime import datetime, timezone
 from typing import Any
 
-from ansible.module_utils.copilotos_common import mask_text, mask_url_passwords
+from ansible.module_utils.copilotos_common import finding, mask_text, mask_url_passwords
+from ansible.module_utils.copilotos_docker import (
+    DockerError,
+    DockerException,
+    NotFound,
+    get_client,
+    service_container,
+)
 
 EXCERPT_LIMIT = 200
 
+# ``area`` says which part of the stack a signature is a symptom of (the
+# causes of copilotos_causes take their symptoms by area).
 DEFAULT_PATTERNS: list[dict[str, Any]] = [
-    {"name": "redis_connection_failed", "event": "Redis cache connection failed", "severity": "critical"},
-    {"name": "connection_refused", "regex": r"Error 111\b|Connection refused|ECONNREFUSED", "severity": "critical"},
+    {"name": "redis_connection_failed", "event": "Redis cache connection failed", "severity": "critical",
+     "area": "redis"},
+    {"name": "connection_refused", "regex": r"Error 111\b|Connection refused|ECONNREFUSED", "severity": "critical",
+     "area": "redis"},
     {
         "name": "redis_auth_failed",
         "regex": r"NOAUTH|WRONGPASS|invalid (?:username-)?password|Authentication required",
         "severity": "critical",
+        "area": "redis",
     },
     {
         "name": "cors_rejected",
         "regex": r"(?i)disallowed cors origin|blocked by cors policy"
         r"|cors\b.{0,60}\b(?:reject|denied|disallowed|not allowed)",
         "severity": "medium",
+        "area": "cors",
     },
-    {"name": "upstream_timeout", "regex": r"ReadTimeout|ConnectTimeout", "severity": "medium"},
+    {"name": "upstream_timeout", "regex": r"ReadTimeout|ConnectTimeout", "severity": "medium", "area": "saptiva"},
     {
         "name": "mongo_server_selection_timeout",
         "regex": r"ServerSelectionTimeoutError|No servers available",
         "severity": "medium",
+        "area": "mongo",
     },
-    {"name": "pool_exhausted", "regex": r"(?i)pool (?:is )?exhausted|WaitQueueTimeoutError", "severity": "medium"},
+    {"name": "pool_exhausted", "regex": r"(?i)pool (?:is )?exhausted|WaitQueueTimeoutError", "severity": "medium",
+     "area": "mongo"},
 ]
 
 _EVENT_KEYS = ("event", "message", "msg")
@@ -82,6 +98,7 @@ def normalise_patterns(patterns: list[dict[str, Any]] | None) -> list[dict[str, 
                 "event": str(raw["event"]).lower() if raw.get("event") else None,
                 "levels": levels,
                 "severity": severity,
+                "area": str(raw.get("area") or "logs"),
             }
         )
     return out
@@ -193,7 +210,7 @@ def run_start_ns(created: str | None, started_at: str | None, finished_at: str |
 
 def ns_to_iso(ns: int) -> str:
     seconds, frac = divmod(ns, 1_000_000_000)
-    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S") + ".%09dZ" % frac
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + ".%09dZ" % frac
 
 
 class LogScanner:
@@ -268,3 +285,114 @@ class LogScanner:
 
     def summary(self) -> str:
         return ", ".join("%s=%d" % (k, v) for k, v in sorted(self.counts.items()))
+
+
+def read_logs(container, since_seconds, scanner):
+    """Stream the container's logs since whole seconds into the scanner, line by line."""
+    pending = b""
+    stream = container.logs(
+        stdout=True, stderr=True, timestamps=True, since=max(1, since_seconds), stream=True, follow=False
+    )
+    for chunk in stream:
+        pending += chunk
+        if b"\n" in pending:
+            complete, _, pending = pending.rpartition(b"\n")
+            scanner.feed(complete + b"\n")
+    if pending:
+        scanner.feed(pending)
+
+
+def run_probe(p: dict[str, Any], client: Any = None) -> dict[str, Any]:
+    """The log scan on a module's parameters; raises ValueError (bad input) or DockerError, never exits."""
+    try:
+        patterns = normalise_patterns(p["patterns"])
+    except PatternError as exc:
+        raise ValueError("container_logs: %s" % exc) from None
+    since_ns = 0
+    if p["since"] != "container_start":
+        try:
+            since_ns = parse_since(p["since"])
+        except ValueError as exc:
+            raise ValueError("container_logs: %s" % exc) from None
+    client = client or get_client(p["docker_host"])
+    if p["container"]:
+        where = "container %s" % p["container"]
+        try:
+            container = client.containers.get(p["container"])
+        except NotFound:
+            raise DockerError("no container named %r" % p["container"]) from None
+    else:
+        where = "service %s of Compose project %s" % (p["service"], p["project_name"])
+        container = service_container(client, p["project_name"], p["service"])
+
+    if p["since"] == "container_start":
+        state = container.attrs.get("State") or {}
+        since_ns = run_start_ns(container.attrs.get("Created"), state.get("StartedAt"), state.get("FinishedAt"))
+
+    scanner = LogScanner(patterns, since_ns, p["max_matches"], p["secrets"] or [])
+    try:
+        read_logs(container, since_ns // 1_000_000_000, scanner)
+        deadline = time.monotonic() + max(0, p["watch_seconds"])
+        while time.monotonic() < deadline:
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+            read_logs(container, scanner.next_since(), scanner)
+    except DockerException as exc:
+        raise DockerError("cannot read logs of %s: %s" % (where, " ".join(str(exc).split())[:200])) from None
+
+    findings = []
+    for name, count in sorted(scanner.counts.items()):
+        sample = next((m["excerpt"] for m in scanner.matches if m["signature"] == name), None)
+        findings.append(
+            finding(
+                "LOG_SIGNATURE_%s" % name.upper(),
+                scanner.severity(name),
+                "%d log line(s) of %s match %s since %s" % (count, where, name, ns_to_iso(since_ns)),
+                count=count,
+                area=next((q["area"] for q in patterns if q["name"] == name), "logs"),
+                first=scanner.first_seen.get(name),
+                last=scanner.last_seen.get(name),
+                sample=sample,
+            )
+        )
+    result = {
+        "changed": False,
+        "container": container.name,
+        "matches": scanner.matches,
+        "counts": scanner.counts,
+        "scanned_lines": scanner.scanned_lines,
+        "since": ns_to_iso(since_ns),
+        "findings": findings,
+    }
+    if scanner.counts:
+        result["msg"] = "container_logs: %s: %d signature match(es) since %s: %s" % (
+            where,
+            sum(scanner.counts.values()),
+            result["since"],
+            scanner.summary(),
+        )
+    else:
+        result["msg"] = "container_logs: %s: no error signature in %d line(s) since %s" % (
+            where,
+            scanner.scanned_lines,
+            result["since"],
+        )
+    return result
+
+
+MODULE_KWARGS: dict[str, Any] = dict(
+    argument_spec=dict(
+        project_name=dict(type="str"),
+        service=dict(type="str"),
+        container=dict(type="str"),
+        since=dict(type="str", default="container_start"),
+        patterns=dict(type="list", elements="dict"),
+        watch_seconds=dict(type="int", default=0),
+        max_matches=dict(type="int", default=20),
+        mode=dict(type="str", default="enforce", choices=["enforce", "audit"]),
+        secrets=dict(type="list", elements="str", no_log=True),
+        docker_host=dict(type="str"),
+    ),
+    required_one_of=[("service", "container")],
+    mutually_exclusive=[("service", "container")],
+    required_by={"service": "project_name"},
+)

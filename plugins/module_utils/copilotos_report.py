@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Iterable
 from typing import Any
 
-from ansible.module_utils.copilotos_common import MASK, SEVERITIES, mask_url_passwords, secret_forms
+from ansible.module_utils.copilotos_common import MASK, SEVERITIES, VERIFY_STEPS, mask_url_passwords, secret_forms
 
 try:
     import jinja2
@@ -45,23 +45,28 @@ SCHEMA_VERSION = 1
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 FAIL_ON = ("critical", "medium", "low", "never")
 MODES = ("audit", "remediate", "rollback")
-RESULTS = ("compliant", "remediated", "findings", "failed", "rolled_back")
+RESULTS = ("compliant", "remediated", "findings", "failed", "rolled_back", "refused")
 VERIFY_VALUES = ("passed", "failed", "skipped")
-VERIFY_ORDER = ("redis_auth", "mongo_ping", "health", "cors", "burst", "logs", "container_env", "containers")
+VERIFY_ORDER = VERIFY_STEPS
 CATALOGUE_FIELDS = ("id", "severity", "title", "check", "fix")
 UNKNOWN_CODE = "UNKNOWN_FINDING"
 ROLLED_BACK_CODE = "ROLLED_BACK"
 AREA_LABELS = {
     "redis": "Redis",
     "cors": "CORS",
+    "saptiva": "SAPTIVA timeouts",
     "timeouts": "SAPTIVA timeouts",
+    "mongo": "MongoDB",
     "mongodb": "MongoDB",
     "rate_limit": "Rate limit",
     "drift": "Configuration drift",
+    "inert": "Keys the application never reads",
     "files": "Files",
+    "http": "API and containers",
     "containers": "Containers",
     "api": "API",
     "logs": "API logs",
+    "code": "Application code (advisory)",
     "run": "Run outcome",
 }
 _CODE = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -256,6 +261,9 @@ def enrich_findings(
             warnings.append("finding code %s is not in the findings catalogue" % code)
         source = entry or fallback
         severity = item.get("severity") or source["severity"]
+        # A cause (copilotos_causes) carries its own fix, place and area,
+        # computed from the live state: they win over the catalogue's
+        # generic text, which stays the title and "what is checked".
         out.append(
             {
                 "code": code,
@@ -264,8 +272,11 @@ def enrich_findings(
                 "message": str(item.get("message") or source["title"]),
                 "evidence": item.get("evidence") or {},
                 "check": source["check"],
-                "fix": source["fix"],
-                "area": source.get("area", "run"),
+                "fix": str(item.get("fix") or source["fix"]),
+                "fixable": item.get("fixable") or "toolkit",
+                "where": list(item.get("where") or []),
+                "symptoms": list(item.get("symptoms") or []),
+                "area": item.get("area") or source.get("area", "run"),
                 "catalogued": entry is not None,
             }
         )

@@ -30,16 +30,69 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+GENERATIONS = ("diagnosis", "current")
+LAYOUTS = ("flat", "upstream")
+
+
 @dataclass
 class LabHost:
+    """One lab host: its Compose project, its api generation and its layout's paths."""
+
     name: str
     project_dir: Path
     project: str
     port: int
+    generation: str = "diagnosis"
+    layout: str = "flat"
+
+    @property
+    def upstream(self) -> bool:
+        return self.layout == "upstream"
+
+    @property
+    def compose_dir(self) -> Path:
+        """The directory Compose resolves relative paths from (copilotos_compose_project_dir)."""
+        return self.project_dir / "infra" if self.upstream else self.project_dir
+
+    @property
+    def compose_file(self) -> Path:
+        """The lab's compose file (the one copilotos_compose_files names, or Compose's default)."""
+        return self.compose_dir / ("docker-compose.prod.yml" if self.upstream else "docker-compose.yml")
+
+    @property
+    def compose_files(self) -> list[Path]:
+        """copilotos_compose_files made absolute; empty means Compose's default discovery."""
+        return [self.compose_file] if self.upstream else []
 
     @property
     def env_file(self) -> Path:
-        return self.project_dir / ".env.production"
+        """The api's env_file (copilotos_env_file)."""
+        return self.project_dir / "envs" / ".env.prod" if self.upstream else self.project_dir / ".env.production"
+
+    @property
+    def interpolation_file(self) -> Path:
+        """The .env Compose interpolates ${...} from (written by the lab in the upstream layout only)."""
+        return self.compose_dir / ".env"
+
+    @property
+    def override_file(self) -> Path:
+        """The remediation's compose override (copilotos_env_override_file)."""
+        return self.compose_dir / ("docker-compose.remediation.yml" if self.upstream else "docker-compose.override.yml")
+
+    def compose_args(self, with_override: bool = True) -> list[str]:
+        """Arguments of `docker compose` for this project: name, directory, files.
+
+        In the flat layout Compose discovers docker-compose.yml and the
+        override by itself; in the upstream layout the override is passed with
+        -f after the compose file when it exists (and ``with_override``).
+        """
+        args = ["--project-name", self.project, "--project-directory", str(self.compose_dir)]
+        files = list(self.compose_files)
+        if files and with_override and self.override_file.exists():
+            files.append(self.override_file)
+        for path in files:
+            args += ["-f", str(path)]
+        return args
 
     @property
     def api(self) -> str:
@@ -49,22 +102,44 @@ class LabHost:
         return "%s-%s-1" % (self.project, service)
 
 
+def _per_host(value: str | dict[str, str] | None, name: str, default: str, choices: tuple[str, ...]) -> str:
+    chosen = value.get(name, default) if isinstance(value, dict) else (value or default)
+    assert chosen in choices, "%s: %r is not one of %s" % (name, chosen, choices)
+    return chosen
+
+
 def make_inventory(
-    base: Path, names: list[str], extra_group_vars: dict[str, Any] | None = None
+    base: Path, names: list[str], extra_group_vars: dict[str, Any] | None = None,
+    generation: str | dict[str, str] | None = None, layout: str | dict[str, str] | None = None,
 ) -> tuple[Path, list[LabHost]]:
-    """An inventory directory shaped like inventory/lab, with unique hosts."""
+    """An inventory directory shaped like inventory/lab, with unique hosts.
+
+    ``generation`` and ``layout`` set copilotos_lab_api_generation and
+    copilotos_lab_layout for every host (a string) or per host (a dict of
+    host name to value); unset means the role's defaults (diagnosis, flat),
+    which are then not written to the inventory.
+    """
     inv = base / "inventory"
     inv.mkdir(parents=True, exist_ok=True)
     shutil.copytree(LAB_GROUP_VARS, inv / "group_vars", dirs_exist_ok=True)
     tag = uuid.uuid4().hex[:6]
     hosts: list[LabHost] = []
     for name in names:
-        hosts.append(LabHost(name, base / "projects" / name, "t-%s-%s" % (name, tag), free_port()))
-    doc = {"copilotos": {"hosts": {h.name: {
-        "copilotos_project_dir": str(h.project_dir),
-        "copilotos_compose_project": h.project,
-        "copilotos_api_port": h.port,
-    } for h in hosts}}}
+        hosts.append(LabHost(name, base / "projects" / name, "t-%s-%s" % (name, tag), free_port(),
+                             _per_host(generation, name, "diagnosis", GENERATIONS),
+                             _per_host(layout, name, "flat", LAYOUTS)))
+    doc: dict[str, Any] = {"copilotos": {"hosts": {}}}
+    for h in hosts:
+        entry: dict[str, Any] = {
+            "copilotos_project_dir": str(h.project_dir),
+            "copilotos_compose_project": h.project,
+            "copilotos_api_port": h.port,
+        }
+        if generation is not None:
+            entry["copilotos_lab_api_generation"] = h.generation
+        if layout is not None:
+            entry["copilotos_lab_layout"] = h.layout
+        doc["copilotos"]["hosts"][h.name] = entry
     (inv / "hosts.yml").write_text("---\n" + yaml.safe_dump(doc, sort_keys=False))
     if extra_group_vars:
         (inv / "group_vars" / "copilotos" / "test.yml").write_text("---\n" + yaml.safe_dump(extra_group_vars))

@@ -67,8 +67,9 @@ class HostState:
 
 
 def backups(host: LabHost, root: Path | None = None) -> list[str]:
+    """The backup directories (each has its manifest, <name>.json, next to it)."""
     base = root or host.project_dir / ".copilotos-backups"
-    return sorted(p.name for p in base.iterdir()) if base.is_dir() else []
+    return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
 
 
 def snapshot(host: LabHost, backup_root: Path | None = None) -> HostState:

@@ -46,7 +46,7 @@ from tests.helpers.lab import (
     make_inventory,
     run_playbook,
 )
-from tests.integration.conftest import api_health, container_ip, final_message, redis_client
+from tests.integration.conftest import container_ip, final_message, redis_client
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -63,12 +63,10 @@ UNPARSEABLE_LINE = 5
 UNPARSEABLE = "\n".join(ENV_TEXT.splitlines()[:UNPARSEABLE_LINE - 1]) + "\nthis line is not an assignment\n" + \
     "\n".join(ENV_TEXT.splitlines()[UNPARSEABLE_LINE - 1:]) + "\n"
 
-PREFLIGHT_SPEC = ("Validating arguments against arg spec 'main' - "
-                  "Validate inputs, check the target and take the run lock")
-VALIDATE = "validate | Check the configuration variables against their specification"
-ORIGINS = "validate | Require https://host origins without path or trailing slash"
-SAPTIVA = "validate | Require positive, consistent SAPTIVA timeouts (connect < read <= total)"
-DB = "validate | Require a sane MongoDB pool and timeouts"
+# Every input is checked on the controller by the plan action, before anything reaches the host;
+# the files are checked by the one read of the live state, before anything is written.
+PLAN = "plan | Validate the inputs and build the plan"
+STATE = "state | Read the live state, judge it against the plan and take the run lock"
 
 
 @dataclass
@@ -80,54 +78,51 @@ class Case:
 
 
 CASES: dict[str, Case] = {
-    "missing_password": Case({"copilotos_redis_password": None}, VALIDATE,
-                             ["missing required arguments: copilotos_redis_password"]),
-    "empty_password": Case({"copilotos_redis_password": ""}, "validate | Require a non-empty Redis password",
-                           ["copilotos_redis_password is empty"]),
-    "password_list": Case({"copilotos_redis_password": ["pass", "word"]},
-                          "validate | Require the Redis password as a string",
+    "missing_password": Case({"copilotos_redis_password": None}, PLAN,
+                             ["copilotos_redis_password is not set", "vault"]),
+    "empty_password": Case({"copilotos_redis_password": ""}, PLAN, ["copilotos_redis_password is empty"]),
+    "password_list": Case({"copilotos_redis_password": ["pass", "word"]}, PLAN,
                           ["copilotos_redis_password must be a string, got a list"]),
-    "password_number": Case({"copilotos_redis_password": 123}, "validate | Require the Redis password as a string",
+    "password_number": Case({"copilotos_redis_password": 123}, PLAN,
                             ["copilotos_redis_password must be a string, got a int"]),
-    "missing_compose_project": Case({"copilotos_compose_project": None}, PREFLIGHT_SPEC,
+    "missing_compose_project": Case({"copilotos_compose_project": None}, PLAN,
                                     ["missing required arguments: copilotos_compose_project"]),
-    "pool_not_int": Case({"copilotos_env_db_max_pool_size": "many"}, VALIDATE,
+    "pool_not_int": Case({"copilotos_env_db_max_pool_size": "many"}, PLAN,
                          ["copilotos_env_db_max_pool_size", "int"]),
-    "timeout_not_number": Case({"copilotos_env_saptiva_timeout": "soon"}, VALIDATE,
-                               ["copilotos_env_saptiva_timeout", "float"]),
-    "origins_not_list": Case({"copilotos_env_cors_extra_origins": {"a": "https://x.example"}}, VALIDATE,
+    # Whole seconds: the api's saptiva_timeout is an int and refuses "120.5".
+    "timeout_not_number": Case({"copilotos_env_saptiva_timeout": "soon"}, PLAN,
+                               ["copilotos_env_saptiva_timeout", "int"]),
+    "origins_not_list": Case({"copilotos_env_cors_extra_origins": {"a": "https://x.example"}}, PLAN,
                              ["copilotos_env_cors_extra_origins", "list"]),
-    "origin_without_scheme": Case({"copilotos_env_cors_extra_origins": ["copiloto.example.com"]}, ORIGINS,
-                                  ["copilotos_env_cors_extra_origins", '"copiloto.example.com"']),
-    "origin_http": Case({"copilotos_env_cors_origins": ["http://copiloto.saptiva.com"]}, ORIGINS,
-                        ["copilotos_env_cors_origins", '"http://copiloto.saptiva.com"']),
-    "origin_with_path": Case({"copilotos_env_cors_extra_origins": ["https://copiloto.example.com/app"]}, ORIGINS,
-                             ['"https://copiloto.example.com/app"']),
-    "origin_trailing_slash": Case({"copilotos_env_cors_extra_origins": ["https://copiloto.example.com/"]}, ORIGINS,
-                                  ['"https://copiloto.example.com/"']),
-    "connect_timeout_negative": Case({"copilotos_env_saptiva_connect_timeout": -5}, SAPTIVA,
+    "origin_without_scheme": Case({"copilotos_env_cors_extra_origins": ["copiloto.example.com"]}, PLAN,
+                                  ['copilotos_env_cors_extra_origins: "copiloto.example.com" is not an https://host']),
+    "origin_http": Case({"copilotos_env_cors_origins": ["http://copiloto.saptiva.com"]}, PLAN,
+                        ['copilotos_env_cors_origins: "http://copiloto.saptiva.com" is not']),
+    "origin_with_path": Case({"copilotos_env_cors_extra_origins": ["https://copiloto.example.com/app"]}, PLAN,
+                             ['"https://copiloto.example.com/app"', "no path"]),
+    "origin_trailing_slash": Case({"copilotos_env_cors_extra_origins": ["https://copiloto.example.com/"]}, PLAN,
+                                  ['"https://copiloto.example.com/"', "no trailing slash"]),
+    "connect_timeout_negative": Case({"copilotos_env_saptiva_connect_timeout": -5}, PLAN,
                                      ["copilotos_env_saptiva_connect_timeout=-5 must be > 0"]),
-    "read_timeout_zero": Case({"copilotos_env_saptiva_read_timeout": 0}, SAPTIVA,
+    "read_timeout_zero": Case({"copilotos_env_saptiva_read_timeout": 0}, PLAN,
                               ["copilotos_env_saptiva_read_timeout=0 must be > 0"]),
-    "db_timeout_zero": Case({"copilotos_env_db_connection_timeout_ms": 0}, DB,
-                            ["copilotos_env_db_connection_timeout_ms=0 must be > 0"]),
-    "db_selection_timeout_negative": Case({"copilotos_env_db_server_selection_timeout_ms": -1}, DB,
+    "db_timeout_zero": Case({"copilotos_env_db_connect_timeout_ms": 0}, PLAN,
+                            ["copilotos_env_db_connect_timeout_ms=0 must be > 0"]),
+    "db_selection_timeout_negative": Case({"copilotos_env_db_server_selection_timeout_ms": -1}, PLAN,
                                           ["copilotos_env_db_server_selection_timeout_ms=-1 must be > 0"]),
     "connect_above_read": Case({"copilotos_env_saptiva_connect_timeout": 90, "copilotos_env_saptiva_read_timeout": 60},
-                               SAPTIVA, ["copilotos_env_saptiva_connect_timeout=90 must be below "
-                                         "copilotos_env_saptiva_read_timeout=60"]),
-    "read_above_total": Case({"copilotos_env_saptiva_read_timeout": 180}, SAPTIVA,
+                               PLAN, ["copilotos_env_saptiva_connect_timeout=90 must be below "
+                                      "copilotos_env_saptiva_read_timeout=60"]),
+    "read_above_total": Case({"copilotos_env_saptiva_read_timeout": 180}, PLAN,
                              ["copilotos_env_saptiva_read_timeout=180 must not exceed "
                               "copilotos_env_saptiva_timeout=120"]),
-    "pool_min_above_max": Case({"copilotos_env_db_min_pool_size": 60, "copilotos_env_db_max_pool_size": 50}, DB,
+    "pool_min_above_max": Case({"copilotos_env_db_min_pool_size": 60, "copilotos_env_db_max_pool_size": 50}, PLAN,
                                ["copilotos_env_db_min_pool_size=60 is above copilotos_env_db_max_pool_size=50"]),
-    "env_unparseable_line": Case({}, "state | Record the Docker engine, Compose project and api state",
-                                 ["cannot parse {env}: line %d:" % UNPARSEABLE_LINE], env="unparseable"),
-    "env_is_directory": Case({}, "state | Fail when the env file is not a regular file inside the project",
-                             ["{env} must be a regular file (found: a directory)"], env="directory"),
-    "env_is_symlink_outside": Case({}, "state | Fail when the env file is not a regular file inside the project",
-                                   ["{env} must be a regular file (found: a symlink to {outside})"], env="symlink"),
-    "project_dir_missing": Case({}, "state | Fail when the project directory is missing",
+    "env_unparseable_line": Case({}, STATE, ["cannot parse {env}: line %d:" % UNPARSEABLE_LINE], env="unparseable"),
+    "env_is_directory": Case({}, STATE, ["{env} must be a regular file (found: a directory)"], env="directory"),
+    "env_is_symlink_outside": Case({}, STATE, ["{env} must be a regular file (found: a symlink to {outside})"],
+                                   env="symlink"),
+    "project_dir_missing": Case({}, STATE,
                                 ["copilotos_project_dir {project} does not exist on project_dir_missing"], env="none"),
 }
 
@@ -210,7 +205,12 @@ def test_bad_input_fails_before_anything_changes(bad_run: BadRun, name: str) -> 
 PRINTABLE = "".join(chr(c) for c in range(0x20, 0x7F))  # every printable ASCII character, space included
 LONG = "".join(random.Random(6).choice(string.printable[:95]) for _ in range(1024))  # 1 KiB, seeded
 assert len(PRINTABLE) == 95 and len(LONG) == 1024
-PASSWORDS = {"pwascii": PRINTABLE, "pwlong": LONG}
+PASSWORDS = {"pwascii": PRINTABLE, "pwlong": LONG, "pwdiag": PRINTABLE}
+# The current api reads REDIS_URL as written (percent-encoded by the toolkit); the diagnosis generation
+# builds its URL from REDIS_PASSWORD without encoding, so a reserved character breaks it whatever the
+# toolkit writes: there the run must refuse before it changes anything.
+GENERATION = {"pwascii": "current", "pwlong": "current", "pwdiag": "diagnosis"}
+ROUND_TRIPS = ["pwascii", "pwlong"]
 
 
 def unsafe_yaml(key: str, value: str) -> str:
@@ -225,13 +225,14 @@ class RoundTrip:
     hosts: dict[str, LabHost]
     remediate: Run
     audit: Run
+    before: dict[str, tuple[bytes, dict[str, str]]]
 
 
 @pytest.fixture(scope="module")
 def round_trip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoundTrip]:
     work = tmp_path_factory.mktemp("pwroundtrip")
     inventory, hosts = make_inventory(work, list(PASSWORDS), extra_group_vars={
-        "copilotos_report_dir": str(work / "reports"), "copilotos_verify_watch_seconds": 2})
+        "copilotos_report_dir": str(work / "reports"), "copilotos_verify_watch_seconds": 2}, generation=GENERATION)
     try:
         up = run_playbook("playbooks/lab.yml", inventory, work)
         assert up.rc == 0, up.stdout[-3000:]
@@ -242,14 +243,15 @@ def round_trip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoundTrip]:
             # Loaded after lab_secrets.yml, so it wins: the vault now holds the exotic password.
             (inventory / "host_vars" / host.name / "vault.yml").write_text(
                 unsafe_yaml("copilotos_redis_password", PASSWORDS[host.name]))
+        before = {h.name: (h.env_file.read_bytes(), container_env(h.container("api"))) for h in hosts}
         remediate = run_playbook("remediate.yml", inventory, work, extravars={"copilotos_serial": 0})
         audit = run_playbook("remediate.yml", inventory, work, cmdline="--check --diff")
-        yield RoundTrip(inventory, work, {h.name: h for h in hosts}, remediate, audit)
+        yield RoundTrip(inventory, work, {h.name: h for h in hosts}, remediate, audit, before)
     finally:
         lab_down(inventory, work)
 
 
-@pytest.mark.parametrize("name", list(PASSWORDS))
+@pytest.mark.parametrize("name", ROUND_TRIPS)
 def test_exotic_password_round_trips(round_trip: RoundTrip, name: str) -> None:
     password, host = PASSWORDS[name], round_trip.hosts[name]
     run = round_trip.remediate
@@ -265,11 +267,28 @@ def test_exotic_password_round_trips(round_trip: RoundTrip, name: str) -> None:
     client = redis.Redis.from_url(url.replace("@redis:", "@%s:" % container_ip(host.container("redis"))),
                                   socket_timeout=5)
     assert client.ping() is True
-    # ... and the api itself does: its health check PINGs Redis with its REDIS_URL.
-    assert api_health(host)["checks"]["redis"]["status"] == "healthy"
+    # ... and the api itself does: Redis lists an authenticated connection from the api's address.
+    api_address = container_ip(host.container("api"))
+    assert any(str(c.get("addr", "")).rpartition(":")[0] == api_address for c in client.client_list()), \
+        "no connection from the api in Redis's CLIENT LIST"
     # Read back as wanted: the audit right after has nothing left to change and no critical finding.
     audit = round_trip.audit
     assert audit.failed(name) == 0, final_message(audit, name)
     assert audit.changed(name) == 0
     for secret in (password, quote(password, safe="")):
         assert secret not in run.stdout and secret not in audit.stdout
+
+
+def test_unencodable_password_is_refused_for_the_diagnosis_generation(round_trip: RoundTrip) -> None:
+    name = "pwdiag"
+    host, run = round_trip.hosts[name], round_trip.remediate
+    assert run.failed(name) == 1
+    msg = final_message(run, name)
+    assert "REDIS_PASSWORD holds URL-reserved characters" in msg and "without percent-encoding" in msg, msg
+    # Refused before any change: the env file's bytes and the running api's environment are the incident's.
+    env_before, api_before = round_trip.before[name]
+    assert host.env_file.read_bytes() == env_before
+    assert container_env(host.container("api")) == api_before
+    assert not (host.project_dir / ".copilotos-backups").exists()
+    for secret in (PRINTABLE, quote(PRINTABLE, safe="")):
+        assert secret not in run.stdout

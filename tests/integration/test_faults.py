@@ -171,7 +171,7 @@ def test_docker_engine_unreachable_fails_in_preflight(labs: Labs) -> None:
                        envvars={"DOCKER_HOST": "unix:///nonexistent.sock"})
     msg = final_message(run, "fa")
     assert run.rc == 2 and run.failed("fa") == 1, run.stdout[-3000:]
-    assert msg.startswith("state | Record the Docker engine"), msg
+    assert msg.startswith("state | Read the live state, judge it against the plan and take the run lock: "), msg
     assert "Docker engine unreachable" in msg and "rolled back" not in msg, msg
     assert_untouched(host, before)
 
@@ -201,18 +201,25 @@ class Round:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def signature_injector(labs: Labs, name: str, extra: dict[str, Any]) -> Any:
-    """On the start of the log-watch task, pause the host's redis until the api logs the signature.
+PROVE_TASK = "prove | Prove the live system by effect"
+# The point probes of the one verification pass (Redis AUTH and CLIENT LIST, Mongo, health, CORS,
+# the burst) take a few seconds; the fault comes after them, inside the log watch window.
+INJECT_AFTER_S = 8.0
 
-    The api has passed every point check by then (Redis auth, Mongo ping,
-    health, CORS, burst); a paused Redis makes its health endpoint's PING
-    time out, and the api logs "Redis cache connection failed" while it
-    stays healthy: a transient fault only the watch window can see.
+
+def signature_injector(labs: Labs, name: str, extra: dict[str, Any]) -> Any:
+    """When the verification task starts, wait out its point probes, then pause the host's redis until
+    the api logs the signature.
+
+    The api's Redis clients ping every few seconds; a paused Redis makes the
+    ping time out, and the api logs "Redis cache connection failed" while it
+    keeps serving: a transient fault only the watch window can see.
     """
     host = labs.hosts[name]
     done = threading.Event()
 
     def inject() -> None:
+        time.sleep(INJECT_AFTER_S)
         since = time.time()
         docker("pause", host.container("redis"))
         try:
@@ -228,7 +235,7 @@ def signature_injector(labs: Labs, name: str, extra: dict[str, Any]) -> Any:
 
     def on_event(event: dict[str, Any]) -> None:
         task = (event.get("event_data") or {}).get("task") or ""
-        if event.get("event") == "playbook_on_task_start" and "verify_logs | Scan" in task and "thread" not in extra:
+        if event.get("event") == "playbook_on_task_start" and PROVE_TASK in task and "thread" not in extra:
             extra["thread"] = threading.Thread(target=inject, daemon=True)
             extra["thread"].start()
 
@@ -249,11 +256,13 @@ def enforce_round1(labs: Labs) -> Round:
         "copilotos_rollback_wait_timeout": 30,
     })
     set_host_vars(labs.inventory, "fc", "fault", {
-        # The lab api refuses a non-integer at start (pydantic-style settings error) and crash-loops.
-        "copilotos_env_extra_values": {"DB_MAX_IDLE_TIME_MS": "oops"},
+        # A value the api's settings would refuse (DB_MAX_IDLE_TIME_MS=oops) is refused by the toolkit
+        # before any change; a variable outside the app's settings that breaks the runtime is not:
+        # Python cannot start without its standard library, and the recreated api crash-loops.
+        "copilotos_env_extra_values": {"PYTHONHOME": "/nonexistent"},
         "copilotos_apply_wait_timeout": 30,
     })
-    set_host_vars(labs.inventory, "fd", "fault", {"copilotos_verify_watch_seconds": 25})
+    set_host_vars(labs.inventory, "fd", "fault", {"copilotos_verify_watch_seconds": 30})
     compose(fa, "stop", "redis")
     compose(fb, "stop", "mongodb")
     # Mongo has been down for a while: the api already reports it (unhealthy) before the run.
@@ -303,7 +312,7 @@ def test_api_failing_its_healthcheck_is_rolled_back(labs: Labs, enforce_round1: 
     # starting until the timeout, or already marked unhealthy or exited.
     assert re.search(r"did not become healthy within 30s|(is unhealthy|has exited) after up \(status", msg), msg
     # The cause, from the crash-looping api's own log.
-    assert "Settings validation failed" in msg and "db_max_idle_time_ms" in msg, msg
+    assert "last error logged:" in msg and "encodings" in msg.split("last error logged:")[1], msg
     assert report(labs.reports, "fc")["result"] == "rolled_back"
 
 
@@ -324,9 +333,9 @@ def redirect_state_files(labs: Labs, name: str) -> dict[str, str]:
     """Lock, backups and remediation log off the project filesystem (its own small volume in this row)."""
     base = labs.work / "state" / name
     base.mkdir(parents=True, exist_ok=True)
-    return {"copilotos_preflight_lock_file": str(base / "remediation.lock"),
-            "copilotos_backup_root": str(base / "backups"),
-            "copilotos_record_log": str(base / "remediation.log")}
+    return {"copilotos_env_lock_file": str(base / "remediation.lock"),
+            "copilotos_env_backup_root": str(base / "backups"),
+            "copilotos_env_log_file": str(base / "remediation.log")}
 
 
 @pytest.fixture(scope="module")
@@ -373,7 +382,7 @@ def test_disk_write_failure_keeps_the_original(labs: Labs, enforce_round2: Round
     assert host.env_file.read_bytes() == labs.incident[name]
     assert enforce_round2.extra["tmp_files"] == [], "a temporary file was left behind"
     # The backup was taken (off the volume) before the write failed; nothing to undo, the api kept running.
-    backups = sorted((labs.work / "state" / name / "backups").iterdir())
+    backups = sorted(p for p in (labs.work / "state" / name / "backups").iterdir() if p.is_dir())
     assert backups and (backups[-1] / ".env.production").read_bytes() == labs.incident[name]
     after = docker_inspect(host.container("api"))
     assert (after["Id"], after["State"]["StartedAt"]) == (before.api_id, before.api_started)
@@ -470,8 +479,8 @@ def test_audit_reports_the_fault(labs: Labs, audit_round: Round, name: str, code
 
 KILL_POINTS = {
     "fa": "TASK [copilotos_env : apply | Write the managed keys of the env file]",
-    "fb": "TASK [copilotos_env : apply | Render the compose override]",
-    "fc": "TASK [copilotos_verify : verify_http | Probe",
+    "fb": "TASK [copilotos_env : apply | Reset the compose entries that shadow the managed keys]",
+    "fc": "TASK [copilotos_verify : %s]" % PROVE_TASK,
 }
 
 

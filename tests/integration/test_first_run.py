@@ -93,15 +93,41 @@ def test_lab_image_app_layer_builds_cold(tmp_path: Path) -> None:
         assert built.returncode == 0, built.stderr
         assert built.stdout.strip() == tag
         assert "debootstrap" not in built.stderr, "the base layer was rebuilt for an app change"
-        assert "app layer" in built.stderr
+        assert "lab image: layer %s" % tag in built.stderr
         shown = run(["docker", "run", "--rm", "--network", "none", tag, "cat", "/opt/lab/app/cold-marker.txt"])
         assert shown.stdout == marker, shown.stderr
-        # The app layer keeps the base's environment and gets the lab's command.
+        # The services layer keeps the base's environment and gets the lab's command (the web's nginx;
+        # redis and the Mongo stand-in set theirs in the compose file).
         config = run(["docker", "image", "inspect", "--format", "{{json .Config.Cmd}} {{.Config.WorkingDir}}", tag])
-        assert config.stdout.strip() == '["python3","/opt/lab/app/api.py"] /opt/lab/app'
+        assert config.stdout.strip() == '["nginx","-g","daemon off;"] /opt/lab/app'
         warm = run(["bash", str(recipe / "build.sh")], env)
         assert warm.returncode == 0 and warm.stdout.strip() == tag
         assert warm.stderr == "", "a warm build did work: %s" % warm.stderr
+    finally:
+        remove_image(tag)
+
+
+@pytest.mark.parametrize("generation", ["diagnosis", "current"])
+def test_lab_api_layer_builds_cold_at_the_upstream_paths(tmp_path: Path, generation: str) -> None:
+    real = run(["bash", str(BUILD)])
+    assert real.returncode == 0, real.stderr
+    recipe = tmp_path / "image"
+    shutil.copytree(ROOT / "lab" / "image", recipe, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    marker = uuid.uuid4().hex
+    (recipe / "apps" / "api" / "cold-marker.txt").write_text(marker)
+    env = {"COPILOTOS_LAB_API_NAME": "copilotos-test-apicold", "COPILOTOS_LAB_BASE_NAME": "copilotos-lab-base"}
+    tag = run(["bash", str(recipe / "build.sh"), "--api", generation, "--tag"], env).stdout.strip()
+    assert tag.startswith("copilotos-test-apicold:%s-" % generation) and not image_exists(tag)
+    try:
+        built = run(["bash", str(recipe / "build.sh"), "--api", generation], env)
+        assert built.returncode == 0, built.stderr
+        assert built.stdout.strip() == tag and "debootstrap" not in built.stderr
+        # The real image's layout: apps/api at /app, the settings at the upstream path.
+        shown = run(["docker", "run", "--rm", "--network", "none", tag, "cat", "/app/cold-marker.txt",
+                     "/app/src/core/config.py"])
+        assert shown.stdout.startswith(marker) and "class Settings" in shown.stdout, shown.stderr
+        config = run(["docker", "image", "inspect", "--format", "{{.Config.WorkingDir}} {{json .Config.Cmd}}", tag])
+        assert config.stdout.startswith('/app ["python3","-m","uvicorn","src.main:app"'), config.stdout
     finally:
         remove_image(tag)
 
@@ -111,5 +137,5 @@ def test_clean_images_lists_only_project_images() -> None:
     assert listed.returncode == 0, listed.stderr
     names = [line.split(":")[0] for line in listed.stdout.split()]
     assert names, "the lab image built above is a project image"
-    assert all(name == "copilotos-lab" or name == "copilotos-lab-base" or name.startswith("copilotos-test-")
-               for name in names), names
+    project = ("copilotos-lab", "copilotos-lab-base", "copilotos-lab-api")
+    assert all(name in project or name.startswith("copilotos-test-") for name in names), names

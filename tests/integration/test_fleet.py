@@ -173,7 +173,7 @@ def test_rolling_remediation_stops_at_the_broken_host(fleet: tuple[Path, list[La
     assert good.env_file.read_bytes() != before["fleeta"][0]
     assert started_at(good) != before["fleeta"][1]
     assert container_env(good.container("api"))["REDIS_URL"].endswith("@redis:6379/0")
-    assert read_env_file(good.env_file)["RATE_LIMIT_REQUESTS_PER_MINUTE"] == "500"
+    assert read_env_file(good.env_file)["RATE_LIMIT_CALLS"] == "500"
     assert report(work, "fleeta")["result"] == "remediated"
 
     # The failing batch: rolled back to the bytes it had, named as such.

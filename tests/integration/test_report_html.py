@@ -88,16 +88,22 @@ def runs(leak: bool = False) -> dict[str, Any]:
     audit_findings: list[dict[str, Any]] = [
         {"code": "REDIS_URL_PASSWORD_MISMATCH", "severity": "critical", "message": "REDIS_URL password differs",
          "evidence": {"REDIS_URL": "redis://:redis_password_change_me@redis:6379/0"}},
-        {"code": "REDIS_URL_LOCALHOST", "message": "the api uses redis://localhost:6379/0",
-         "evidence": {"effective": "redis://localhost:6379/0", "source": "compose default"}},
+        # A cause as copilotos_state emits it: its own fix, where, who fixes it, and the symptoms it explains.
+        {"code": "REDIS_CLIENTS_MISCONFIGURED", "message": "the api's Redis cache dials localhost:6379",
+         "fix": "set CELERY_BROKER_URL to the redis service in .env.production", "fixable": "toolkit",
+         "where": [{"file": "/srv/copilotos/.env.production", "line": 12, "key": "CELERY_BROKER_URL"},
+                   {"compose": "docker-compose.yml", "key": "services.api.environment.REDIS_URL"}],
+         "symptoms": [{"code": "LOG_SIGNATURE_REDIS_CONNECTION_FAILED", "severity": "critical",
+                       "message": "Error 111 connecting to localhost:6379. Connection refused."}],
+         "evidence": {"clients": [{"client": "cache", "source": "CELERY_BROKER_URL",
+                                   "url": "redis://localhost:6379/0"}]}},
         {"code": "CORS_ORIGIN_MISSING", "message": "https://copiloto.saptiva.com missing",
          "evidence": {"CORS_ORIGINS": '["http://localhost:3000"]'}},
         {"code": "LOG_SIGNATURE_REDIS_CONNECTION_FAILED", "message": "1 line",
          "evidence": {"count": 1, "first": "2025-09-30T20:19:00.585060Z Error 111 connecting to localhost:6379"}},
         {"code": "SAPTIVA_TIMEOUT_BELOW_PLAN", "message": "read 60 < 120", "evidence": {"SAPTIVA_READ_TIMEOUT": "60"}},
-        {"code": "MONGO_POOL_ABOVE_PLAN", "message": "100 > 50", "evidence": {"DB_MAX_POOL_SIZE": "100"}},
-        {"code": "RATE_LIMIT_BELOW_EXPECTED", "message": "200 < 500",
-         "evidence": {"RATE_LIMIT_REQUESTS_PER_MINUTE": "200"}},
+        {"code": "MONGO_POOL_AGGRESSIVE", "message": "100 > 50", "evidence": {"DB_MAX_POOL_SIZE": "100"}},
+        {"code": "RATE_LIMIT_BELOW_PLAN", "message": "100 < 500", "evidence": {"RATE_LIMIT_CALLS": "100"}},
     ]
     if leak:
         audit_findings[0]["evidence"]["raw"] = "password=%s" % SECRET
@@ -199,6 +205,12 @@ def test_reports_files_modes_and_latest_link(audit: tuple[Path, Any]) -> None:
     md = (run_dir / "localhost.md").read_text(encoding="utf-8")
     assert "**Audit only, nothing changed.**" in md
     assert [m for m in re.findall(r"^## (\d)\.", md, re.M)] == ["1", "2", "3", "4", "5"]
+    # The cause carries its own fix, where it lives and what it explains, in the JSON and the Markdown.
+    cause = next(f for f in doc["findings"] if f["code"] == "REDIS_CLIENTS_MISCONFIGURED")
+    assert cause["fix"].startswith("set CELERY_BROKER_URL") and cause["fixable"] == "toolkit"
+    assert [s["code"] for s in cause["symptoms"]] == ["LOG_SIGNATURE_REDIS_CONNECTION_FAILED"]
+    assert "**Where**: `/srv/copilotos/.env.production:12` `CELERY_BROKER_URL`; `docker-compose.yml`" in md
+    assert "- `LOG_SIGNATURE_REDIS_CONNECTION_FAILED`: Error 111 connecting to localhost:6379" in md
     alias = (run_dir / "lab-alias.md").read_text(encoding="utf-8")
     assert "/var/backups/copilotos/20261128T060000Z" in alias
 
@@ -297,8 +309,8 @@ def test_index_renders_in_headless_chromium(audit: tuple[Path, Any]) -> None:
     assert '<td class="num sev-medium" data-severity="medium">2</td>' in html
     assert '<td class="num sev-low" data-severity="low">1</td>' in html
     assert html.count('<tr class="finding ') == 7
-    for code in ("REDIS_URL_PASSWORD_MISMATCH", "REDIS_URL_LOCALHOST", "CORS_ORIGIN_MISSING",
-                 "RATE_LIMIT_BELOW_EXPECTED"):
+    for code in ("REDIS_URL_PASSWORD_MISMATCH", "REDIS_CLIENTS_MISCONFIGURED", "CORS_ORIGIN_MISSING",
+                 "RATE_LIMIT_BELOW_PLAN"):
         assert 'data-code="%s"' % code in html
     assert "<details>" in html and "redis://:********@redis:6379/0" in html
 

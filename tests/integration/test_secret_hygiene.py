@@ -7,8 +7,8 @@ Every run below uses ``-vvv --diff``, with an Ansible log file configured
 1. ``playbooks/lab.yml``: the lab comes up and generates its secrets.
 2. ``remediate.yml --check``: the audit of the incident (fails: exit 2).
 3. ``remediate.yml``: ``hok`` is remediated; ``hbad`` is remediated, then its
-   verification fails (its CORS check expects an origin the configuration
-   does not allow) and the rescue rolls it back.
+   verification fails (its HTTP probes send a Host header outside the api's
+   ALLOWED_HOSTS, so every answer is 400) and the rescue rolls it back.
 4. ``playbooks/rollback.yml`` on ``hok``: back to the pre-remediation backup.
 5. ``playbooks/rollback.yml`` on ``hbad`` with a backup that does not exist (fails).
 6. ``remediate.yml`` with a bad input on ``hbad`` (fails in validation).
@@ -67,8 +67,9 @@ def hygiene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hygiene]:
         audit = h.run("audit", "remediate.yml", "--check")
         assert audit.rc == 2, audit.stdout[-3000:]
         (inventory / "host_vars" / "hbad" / "fault.yml").write_text(
-            "---\n# The CORS proof expects an origin the configuration does not allow: verification fails.\n"
-            "copilotos_verify_cors_origins: [https://copiloto.saptiva.com, https://not-allowed.example.com]\n")
+            "---\n# The HTTP probes send a Host outside the api's ALLOWED_HOSTS: every answer is 400,"
+            " so verification fails.\n"
+            "copilotos_verify_host_header: not-allowed.example.com\n")
         remediate = h.run("remediate", "remediate.yml", extravars={"copilotos_serial": 0})
         (inventory / "host_vars" / "hbad" / "fault.yml").unlink()
         assert remediate.failed("hok") == 0 and remediate.changed("hok") > 0, remediate.stdout[-3000:]
@@ -144,6 +145,10 @@ def test_env_file_and_backups_are_private(hygiene: Hygiene) -> None:
         root = host.project_dir / ".copilotos-backups"
         assert mode(root) == "0o700"
         for backup in root.iterdir():
+            if backup.suffix == ".json":  # the manifest next to each backup directory
+                assert backup.is_file() and mode(backup) == "0o600", backup
+                assert (root / backup.stem).is_dir(), "a manifest without its backup: %s" % backup
+                continue
             assert backup.is_dir() and mode(backup) == "0o700", backup
             for item in backup.iterdir():
                 assert item.is_file() and mode(item) == "0o600", item

@@ -295,6 +295,21 @@ def test_mask_env_masks_secret_keys_urls_and_encoded_forms() -> None:
     assert "PLAIN=visible" in masked
 
 
+def test_mask_env_secret_url_keys_keep_their_host_visible() -> None:
+    text = (
+        "CELERY_BROKER_URL=redis://:pl4ce%40holder@localhost:6379/1\n"
+        "TOKEN_URL=https://user:pw1@example.test/x?token=abc\n"
+        "BARE=redis://redis:6379/0\n"
+    )
+    masked = mask_env(parse_env(text), ["CELERY_BROKER_URL", "TOKEN_URL", "BARE"])
+    # The host a client dials is the evidence a reviewer needs; the password is not.
+    assert "CELERY_BROKER_URL=redis://:%s@localhost:6379/1\n" % MASK in masked
+    # A query string may carry a token, a URL without a password may be a secret itself: masked whole.
+    assert "TOKEN_URL=%s\n" % MASK in masked
+    assert "BARE=%s\n" % MASK in masked
+    assert "pl4ce" not in masked and "pw1" not in masked and "abc" not in masked
+
+
 def test_mask_env_masks_short_secret_by_line() -> None:
     masked = mask_env(parse_env("PIN=12\nOTHER=12\n"), ["PIN"])
     assert masked == "PIN=%s\nOTHER=12\n" % MASK

@@ -7,6 +7,7 @@ from typing import Any
 
 import container_logs
 import pytest
+from ansible.module_utils import copilotos_logs
 
 from tests.unit.plugins.modules.conftest import invoke_module
 
@@ -60,7 +61,7 @@ class FakeClient:
 @pytest.fixture
 def container(monkeypatch: pytest.MonkeyPatch) -> FakeContainer:
     fake = FakeContainer()
-    monkeypatch.setattr(container_logs, "get_client", lambda host=None: FakeClient(fake))
+    monkeypatch.setattr(copilotos_logs, "get_client", lambda host=None: FakeClient(fake))
     return fake
 
 

@@ -6,6 +6,7 @@ from urllib.parse import quote
 
 import mongo_ping
 import pytest
+from ansible.module_utils import copilotos_mongo
 from ansible.module_utils import copilotos_probe as probe
 from pymongo import errors
 
@@ -98,14 +99,14 @@ def server():
     ],
 )
 def test_classify_error(exc, code, needle):
-    got, why = mongo_ping.classify_error(exc, False)
+    got, why = copilotos_mongo.classify_error(exc, False)
     assert got == code
     assert needle in why
 
 
 def test_client_kwargs_direct_connection_to_resolved_address():
-    parsed = mongo_ping.parse_mongo_uri("mongodb://u:p%40w@mongodb:27017/copilotos?authSource=admin&replicaSet=rs0")
-    kwargs = mongo_ping.client_kwargs(parsed, StubModule().params, "172.18.0.4")
+    parsed = copilotos_mongo.parse_mongo_uri("mongodb://u:p%40w@mongodb:27017/copilotos?authSource=admin&replicaSet=rs0")
+    kwargs = copilotos_mongo.client_kwargs(parsed, StubModule().params, "172.18.0.4")
     assert kwargs["host"] == "172.18.0.4"
     assert kwargs["port"] == 27017
     assert kwargs["directConnection"] is True
@@ -116,8 +117,8 @@ def test_client_kwargs_direct_connection_to_resolved_address():
 
 
 def test_client_kwargs_auth_source_defaults_to_database():
-    parsed = mongo_ping.parse_mongo_uri("mongodb://u:pw@a:1,b:2/copilotos")
-    kwargs = mongo_ping.client_kwargs(parsed, StubModule().params, None)
+    parsed = copilotos_mongo.parse_mongo_uri("mongodb://u:pw@a:1,b:2/copilotos")
+    kwargs = copilotos_mongo.client_kwargs(parsed, StubModule().params, None)
     assert kwargs["host"] == ["a:1", "b:2"]
     assert kwargs["authSource"] == "copilotos"
 

@@ -8,6 +8,7 @@ import pytest
 import redis
 import redis_auth
 from ansible.module_utils import copilotos_probe as probe
+from ansible.module_utils import copilotos_redis
 
 from tests.helpers.servers import closed_port, redis_server
 
@@ -92,7 +93,7 @@ def assert_no_secret(result, *secrets):
     ],
 )
 def test_classify_error(exc, tls, code, needle):
-    got_code, why = redis_auth.classify_error(exc, tls)
+    got_code, why = copilotos_redis.classify_error(exc, tls)
     assert got_code == code
     assert needle in why
 
@@ -104,8 +105,8 @@ def test_classify_tls_timeout_from_ssl_cause():
         except ssl.SSLError as inner:
             raise redis.exceptions.TimeoutError("Timeout connecting to server") from inner
     except redis.exceptions.TimeoutError as exc:
-        assert redis_auth.classify_error(exc, True)[0] == "REDIS_TLS_ERROR"
-        assert redis_auth.classify_error(exc, False)[0] == "REDIS_UNREACHABLE"
+        assert copilotos_redis.classify_error(exc, True)[0] == "REDIS_TLS_ERROR"
+        assert copilotos_redis.classify_error(exc, False)[0] == "REDIS_UNREACHABLE"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1 @@
+"""copilotos api, lab stand-in (laid out as apps/api/src of copilotos-bridge)."""

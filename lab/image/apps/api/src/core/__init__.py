@@ -1,0 +1,1 @@
+"""Configuration, secrets, logging and the clients of the api's backing services."""
