@@ -24,7 +24,7 @@ import stat
 import tarfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ansible.module_utils.copilotos_common import one_line
@@ -48,6 +48,7 @@ from ansible.module_utils.copilotos_docker import (
     container_state,
 )
 from ansible.module_utils.copilotos_env import EnvFile, EnvParseError, parse_env
+from ansible.module_utils.copilotos_logs import to_epoch_ns
 from ansible.module_utils.copilotos_plan import managed_keys
 
 OVERRIDE_MARKER = "copilotos-remediation"
@@ -57,6 +58,7 @@ OVERRIDE_HEADER = [
     "the toolkit manages in the env file: those come from the env file, which the block",
     "would otherwise override. Compose merges this file last.",
 ]
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # A container still inside this many seconds of its start is "starting", not unhealthy.
 STARTING_GRACE_S = 120
 
@@ -74,17 +76,14 @@ class Raw:
 
 
 def parse_docker_time(stamp: str | None) -> datetime | None:
-    """Docker's RFC 3339 times (nanoseconds, ``Z``) on any Python 3.9+."""
+    """Docker's RFC 3339 times (nanoseconds, ``Z``) as an aware datetime; None for none or Docker's zero time.
+
+    The parsing is copilotos_logs' ``to_epoch_ns``, the one reader of Docker's stamps.
+    """
     if not stamp or stamp.startswith("0001"):
         return None
-    text = stamp.rstrip("Z")
-    head, dot, frac = text.partition(".")
-    try:
-        base = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S")
-    except ValueError:
-        return None
-    micro = int((frac + "000000")[:6]) if dot and frac[:6].isdigit() else 0
-    return base.replace(microsecond=micro, tzinfo=timezone.utc)
+    ns = to_epoch_ns(stamp)
+    return None if ns is None else EPOCH + timedelta(microseconds=ns // 1000)
 
 
 def uptime_s(started_at: str | None, now: datetime | None = None) -> int | None:
