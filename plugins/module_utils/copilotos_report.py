@@ -47,7 +47,6 @@ FAIL_ON = ("critical", "medium", "low", "never")
 MODES = ("audit", "remediate", "rollback")
 RESULTS = ("compliant", "remediated", "findings", "failed", "rolled_back", "refused")
 VERIFY_VALUES = ("passed", "failed", "skipped")
-VERIFY_ORDER = VERIFY_STEPS
 CATALOGUE_FIELDS = ("id", "severity", "title", "check", "fix")
 UNKNOWN_CODE = "UNKNOWN_FINDING"
 ROLLED_BACK_CODE = "ROLLED_BACK"
@@ -330,8 +329,8 @@ def action_plan(findings: list[dict[str, Any]], host: str, remediable: bool) -> 
 
 
 def verification_rows(verification: dict[str, Any]) -> list[dict[str, str]]:
-    names = [name for name in VERIFY_ORDER if name in verification]
-    names += sorted(name for name in verification if name not in VERIFY_ORDER)
+    names = [name for name in VERIFY_STEPS if name in verification]
+    names += sorted(name for name in verification if name not in VERIFY_STEPS)
     return [{"step": name, "result": verification[name] or "skipped"} for name in names]
 
 
@@ -636,7 +635,7 @@ def update_latest(latest_link: str, report_dir: str) -> None:
 
 
 def utc_now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def prepare(

@@ -32,7 +32,7 @@ from typing import Any
 
 from ansible.module_utils import copilotos_app as app
 from ansible.module_utils.copilotos_causes import attach, merge, symptom
-from ansible.module_utils.copilotos_common import VERIFY_STEPS, mask_url_passwords, one_line
+from ansible.module_utils.copilotos_common import mask_url_passwords, one_line
 from ansible.module_utils.copilotos_docker import DockerError, container_address, container_env, service_container
 from ansible.module_utils.copilotos_http import MODULE_KWARGS as HTTP_KWARGS
 from ansible.module_utils.copilotos_http import run_probe as http_probe
@@ -46,8 +46,6 @@ from ansible.module_utils.copilotos_redis import run_probe as redis_probe
 from ansible.module_utils.copilotos_rules import judge_running
 from ansible.module_utils.copilotos_state import Raw, container_facts, parse_docker_time
 from ansible.module_utils.copilotos_urls import mask_url
-
-STEPS = VERIFY_STEPS
 
 
 def params(kwargs: Mapping[str, Any], **given: Any) -> dict[str, Any]:

@@ -375,7 +375,7 @@ def test_markdown_action_plan_verification_and_changes() -> None:
 def test_markdown_of_a_remediation_lists_keys_and_backup() -> None:
     run = make_run(mode="remediate", check_mode=False, result="remediated", findings=[],
                    backup_path="/var/backups/copilotos/20261129T060000Z", recreated=True, override_changed=True,
-                   verification={k: "passed" for k in rep.VERIFY_ORDER})
+                   verification={k: "passed" for k in rep.VERIFY_STEPS})
     md = rep.render_markdown(build(run), str(TEMPLATES))
     assert "- Keys changed: `REDIS_URL`, `CORS_ORIGINS`" in md
     assert "- api recreated: yes" in md and "/var/backups/copilotos/20261129T060000Z" in md
