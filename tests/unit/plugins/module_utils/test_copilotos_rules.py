@@ -34,16 +34,16 @@ def make_plan(**overrides: Any) -> dict[str, Any]:
     return _action().build_plan(params, "h1", False, {"user": "ops"})
 
 
-def incident_container(plan: dict[str, Any]) -> dict[str, str]:
-    return {
-        "REDIS_URL": "redis://:CHANGE_ME@localhost:6379/0",
-        "REDIS_PASSWORD": PASSWORD,
-        "REDIS_HOST": "redis",
-        "CORS_ORIGINS": '["https://copiloto.saptiva.com"]',
-        "RATE_LIMIT_CALLS": "100",
-        "RATE_LIMIT_PERIOD": "60",
-        "DB_MAX_POOL_SIZE": "100",
-    }
+# The api's environment in the incident, as the container has it.
+INCIDENT_CONTAINER = {
+    "REDIS_URL": "redis://:CHANGE_ME@localhost:6379/0",
+    "REDIS_PASSWORD": PASSWORD,
+    "REDIS_HOST": "redis",
+    "CORS_ORIGINS": '["https://copiloto.saptiva.com"]',
+    "RATE_LIMIT_CALLS": "100",
+    "RATE_LIMIT_PERIOD": "60",
+    "DB_MAX_POOL_SIZE": "100",
+}
 
 
 def facts(generation: str) -> dict[str, Any]:
@@ -78,7 +78,7 @@ def test_shown_masks_a_url_password_inside_a_list() -> None:
 
 def test_diagnosis_incident_names_the_broker_at_localhost_and_the_tight_limit() -> None:
     plan = make_plan()
-    causes, drift = rules.evaluate(plan, PASSWORD, facts("diagnosis"), Raw(container=incident_container(plan)))
+    causes, drift = rules.evaluate(plan, PASSWORD, facts("diagnosis"), Raw(container=dict(INCIDENT_CONTAINER)))
     got = codes(causes)
     assert {"REDIS_CLIENTS_MISCONFIGURED", "CORS_ORIGIN_MISSING", "RATE_LIMIT_BELOW_PLAN",
             "MONGO_POOL_AGGRESSIVE"} <= got
@@ -91,7 +91,7 @@ def test_diagnosis_incident_names_the_broker_at_localhost_and_the_tight_limit() 
 
 def test_current_generation_blames_redis_url_for_both_clients() -> None:
     plan = make_plan()
-    causes, _drift = rules.evaluate(plan, PASSWORD, facts("current"), Raw(container=incident_container(plan)))
+    causes, _drift = rules.evaluate(plan, PASSWORD, facts("current"), Raw(container=dict(INCIDENT_CONTAINER)))
     redis = next(c for c in causes if c["code"] == "REDIS_CLIENTS_MISCONFIGURED")
     assert {c["source"] for c in redis["evidence"]["clients"]} == {"REDIS_URL"}
 
