@@ -172,8 +172,7 @@ def rule_redis_password(ctx: Context) -> list[dict[str, Any]]:
 
 
 # -- settings the app reads ----------------------------------------------------------
-def rule_cors(ctx: Context, env: Mapping[str, str], source: str) -> list[dict[str, Any]]:
-    settings = app.effective_settings(env, ctx.generation)
+def rule_cors(ctx: Context, env: Mapping[str, str], settings: Mapping[str, Any], source: str) -> list[dict[str, Any]]:
     cors = settings.get("cors") or {}
     raw = env.get("CORS_ORIGINS")
     if cors.get("error"):
@@ -201,8 +200,10 @@ def _below(actual: Any, planned: Any) -> bool:
     return actual is not None and planned is not None and float(actual) < float(planned)
 
 
-def rule_saptiva(ctx: Context, env: Mapping[str, str], source: str) -> list[dict[str, Any]]:
-    sap = app.effective_settings(env, ctx.generation).get("saptiva") or {}
+def rule_saptiva(
+    ctx: Context, env: Mapping[str, str], settings: Mapping[str, Any], source: str
+) -> list[dict[str, Any]]:
+    sap = settings.get("saptiva") or {}
     plan = {k: _int(ctx.plan["env"][k]) for k in ("SAPTIVA_TIMEOUT", "SAPTIVA_CONNECT_TIMEOUT", "SAPTIVA_READ_TIMEOUT")}
     short = []
     fixed = (sap.get("connect_timeout") or {}).get("source") == "code"
@@ -234,8 +235,10 @@ def rule_saptiva(ctx: Context, env: Mapping[str, str], source: str) -> list[dict
     return out
 
 
-def rule_mongo_pool(ctx: Context, env: Mapping[str, str], source: str) -> list[dict[str, Any]]:
-    mongo = app.effective_settings(env, ctx.generation).get("mongo") or {}
+def rule_mongo_pool(
+    ctx: Context, env: Mapping[str, str], settings: Mapping[str, Any], source: str
+) -> list[dict[str, Any]]:
+    mongo = settings.get("mongo") or {}
     plan = ctx.plan["env"]
     checks = [
         ("DB_MAX_POOL_SIZE", "max_pool_size", "above", "medium"),
@@ -267,8 +270,10 @@ def rule_mongo_pool(ctx: Context, env: Mapping[str, str], source: str) -> list[d
     )]
 
 
-def rule_rate_limit(ctx: Context, env: Mapping[str, str], source: str) -> list[dict[str, Any]]:
-    rate = app.effective_settings(env, ctx.generation).get("rate_limit") or {}
+def rule_rate_limit(
+    ctx: Context, env: Mapping[str, str], settings: Mapping[str, Any], source: str
+) -> list[dict[str, Any]]:
+    rate = settings.get("rate_limit") or {}
     calls, period = _int(ctx.plan["env"]["RATE_LIMIT_CALLS"]), _int(ctx.plan["env"]["RATE_LIMIT_PERIOD"])
     enabled, actual_calls, actual_period = (_v(rate.get("enabled")), _v(rate.get("calls")),
                                             _v(rate.get("period")))
@@ -283,7 +288,7 @@ def rule_rate_limit(ctx: Context, env: Mapping[str, str], source: str) -> list[d
         return []
     tighter = bool(calls is not None and period and actual_calls is not None and actual_period
                    and actual_calls / float(actual_period) < calls / float(period))
-    inert = [item for item in app.effective_settings(env, ctx.generation).get("inert_keys") or []
+    inert = [item for item in settings.get("inert_keys") or []
              if item.get("read_instead") == "RATE_LIMIT_CALLS"]
     return [cause(
         "RATE_LIMIT_BELOW_PLAN" if tighter else "RATE_LIMIT_NOT_AS_PLANNED", "low",
@@ -299,11 +304,11 @@ def rule_rate_limit(ctx: Context, env: Mapping[str, str], source: str) -> list[d
     )]
 
 
-def rule_inert(ctx: Context, env: Mapping[str, str], source: str) -> list[dict[str, Any]]:
+def rule_inert(ctx: Context, env: Mapping[str, str], settings: Mapping[str, Any], source: str) -> list[dict[str, Any]]:
     """Keys set but never read by this app: info when the toolkit keeps them on purpose."""
     out = []
     seed = ctx.plan.get("seed_env") or {}
-    for item in app.effective_settings(env, ctx.generation).get("inert_keys") or []:
+    for item in settings.get("inert_keys") or []:
         key = item["key"]
         reads = item.get("read_instead")
         if key not in env:
@@ -354,9 +359,10 @@ def rule_startup(ctx: Context, env: Mapping[str, str]) -> list[dict[str, Any]]:
 
 
 def running_rules(ctx: Context, env: Mapping[str, str], source: str) -> list[dict[str, Any]]:
-    """The rules on one environment (the container's, or the one a recreate would give)."""
-    return (rule_cors(ctx, env, source) + rule_saptiva(ctx, env, source) + rule_mongo_pool(ctx, env, source)
-            + rule_rate_limit(ctx, env, source) + rule_inert(ctx, env, source))
+    """The rules on one environment (the container's, or the one a recreate would give), read once by the model."""
+    settings = app.effective_settings(env, ctx.generation)
+    return [found for rule in (rule_cors, rule_saptiva, rule_mongo_pool, rule_rate_limit, rule_inert)
+            for found in rule(ctx, env, settings, source)]
 
 
 # -- files, Compose, containers ---------------------------------------------------------

@@ -228,7 +228,7 @@ print(json.dumps(statuses))
 def probe_rate_limit(ctx: Verification) -> dict[str, Any]:
     """``calls`` requests from a fresh client address pass, the next is refused (429)."""
     calls, period = _int(ctx.env.get("RATE_LIMIT_CALLS")), _int(ctx.env.get("RATE_LIMIT_PERIOD"))
-    settings = app.effective_settings(ctx.env, ctx.generation).get("rate_limit") or {}
+    settings = ctx.settings.get("rate_limit") or {}
     calls = (settings.get("calls") or {}).get("value", calls)
     period = (settings.get("period") or {}).get("value", period)
     if (settings.get("enabled") or {}).get("value") is False or not calls:
@@ -309,7 +309,9 @@ class Verification:
         self.watch_seconds = p["watch_seconds"]
         self.redis_wait_s = p["redis_wait_seconds"]
         self.api_replicas = p["api_replicas"]
-        hosts = (app.effective_settings(self.env, self.generation).get("allowed_hosts") or {}).get("value") or []
+        # What the api runs with, read once by the model for every probe.
+        self.settings = app.effective_settings(self.env, self.generation)
+        hosts = (self.settings.get("allowed_hosts") or {}).get("value") or []
         self.host_header = p["host_header"] or next((h for h in hosts if h and "*" not in h), None)
         exposed = sorted((api.attrs.get("Config") or {}).get("ExposedPorts") or {})
         self.container_port = int(exposed[0].split("/")[0]) if exposed else _int(self.env.get("API_PORT")) or 8001
