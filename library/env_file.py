@@ -23,7 +23,9 @@ description:
     the file's mode and owner. An unparseable line fails the task with its line number and nothing is
     written.
   - Values of O(secret_keys) and passwords inside C(scheme://user:password@) URLs are masked as
-    C(********) in the diff. No value is ever returned.
+    C(********) in the diff. A secret key whose value is a plain C(scheme://[user]:password@host[:port][/path])
+    URL keeps its scheme, host and path visible, with only the password masked (a query string, a fragment
+    or a URL without a password is masked whole). No value is ever returned.
 version_added: "0.1.0"
 options:
   path:
