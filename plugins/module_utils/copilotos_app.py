@@ -79,8 +79,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 GENERATIONS = ("diagnosis", "current")
@@ -150,8 +149,11 @@ _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
 _FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
 _ORIGIN = re.compile(r"https?://[^/\s?#]+")
 
-Env = Mapping[str, str]
-Files = Mapping[str, Optional[str]]  # noqa: UP045 (a run-time alias: target Pythons from 3.9)
+if TYPE_CHECKING:  # aliases for annotations only: target Pythons from 3.8 import this file
+    from collections.abc import Mapping
+
+    Env = Mapping[str, str]
+    Files = Mapping[str, str | None]
 
 
 def _check_generation(generation: str) -> None:

@@ -29,8 +29,7 @@ import json
 import re
 import shlex
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ansible.module_utils.copilotos_common import mask_text, mask_url_passwords, one_line
 
@@ -40,8 +39,11 @@ IMAGE_LABEL = "com.docker.compose.image"
 # Environment keys whose values are treated as secrets when masking messages.
 SECRET_KEY_RE = re.compile(r"PASS|SECRET|TOKEN|KEY|CREDENTIAL|AUTH|PRIVATE|_URL$|_URI$|DSN", re.IGNORECASE)
 
-# run(args, data=None, environ_update=None) -> (rc, stdout, stderr); module.run_command fits.
-Runner = Callable[..., tuple[int, str, str]]
+if TYPE_CHECKING:  # an alias for annotations only: target Pythons from 3.8 import this file
+    from collections.abc import Callable
+
+    # run(args, data=None, environ_update=None) -> (rc, stdout, stderr); module.run_command fits.
+    Runner = Callable[..., tuple[int, str, str]]
 
 
 class ComposeError(Exception):
