@@ -136,6 +136,7 @@ from ansible.module_utils.copilotos_state import (
     newest_of,
     override_text,
     project_containers,
+    python_too_old,
     read_container_files,
     read_env_file,
     read_override,
@@ -158,6 +159,9 @@ def env_type_message(path: str, facts: dict[str, Any]) -> str:
 
 def run(module: AnsibleModule) -> dict[str, Any]:
     p = module.params
+    too_old = python_too_old()
+    if too_old:
+        refuse(module, too_old, target=target_facts())
     try:
         plan = check_plan(p["plan"])
     except PlanError as exc:

@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import stat
+import sys
 import tarfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -94,6 +95,23 @@ def uptime_s(started_at: str | None, now: datetime | None = None) -> int | None:
 
 
 # -- the target -----------------------------------------------------------------
+# The oldest target Python the modules and the pinned libraries support
+# (requirements/target.txt; roles/copilotos_venv checks the same floor).
+TARGET_PYTHON_MIN = (3, 9)
+
+
+def python_too_old(version: tuple[int, ...] | None = None, executable: str | None = None) -> str | None:
+    """A plain refusal when the target's Python is older than TARGET_PYTHON_MIN, else None."""
+    found = tuple(sys.version_info[:3]) if version is None else tuple(version)
+    if found[:2] >= TARGET_PYTHON_MIN:
+        return None
+    return ("The target's Python %s (%s) is too old: the modules need Python %s or newer. Build the target's "
+            "virtualenv from a newer Python (playbooks/bootstrap.yml -e copilotos_venv_python=<path>) and point "
+            "ansible_python_interpreter at <copilotos_venv_path>/bin/python."
+            % (".".join(str(n) for n in found), executable or sys.executable,
+               ".".join(str(n) for n in TARGET_PYTHON_MIN)))
+
+
 def missing_libs(names: list[str]) -> list[dict[str, str]]:
     out = []
     for name in names:
