@@ -31,6 +31,7 @@ VERIFICATION_LABELS = {
     "rolled_back": "ROLLED BACK",
     "skipped": "skipped",
     "not_run": "not run",
+    "unreachable": "UNREACHABLE",
 }
 
 
@@ -47,7 +48,8 @@ def _row(summary: dict[str, Any]) -> list[str]:
         + [
             changed,
             "yes" if summary.get("recreated") else "no",
-            VERIFICATION_LABELS.get(str(summary.get("verification")), str(summary.get("verification") or "-")),
+            VERIFICATION_LABELS["unreachable"] if summary.get("result") == "unreachable"
+            else VERIFICATION_LABELS.get(str(summary.get("verification")), str(summary.get("verification") or "-")),
             str(summary.get("report") or "-"),
         ]
     )
@@ -79,6 +81,12 @@ class CallbackModule(CallbackBase):
     def __init__(self) -> None:
         super().__init__()
         self._from_results: dict[str, dict[str, Any]] = {}
+        self._unreachable: set[str] = set()
+
+    def v2_runner_on_unreachable(self, result: Any) -> None:
+        host = getattr(result, "_host", None)
+        if host is not None:
+            self._unreachable.add(str(host.get_name()))
 
     def v2_runner_on_ok(self, result: Any) -> None:
         task = getattr(result, "_task", None)
@@ -100,6 +108,10 @@ class CallbackModule(CallbackBase):
                 summaries.update({str(host): s for host, s in data.items() if isinstance(s, dict)})
         if not summaries:
             return
+        # A host that never answered and got no report (the play that writes
+        # them for such hosts did not run) still gets its row.
+        for host in self._unreachable - set(summaries):
+            summaries[host] = {"host": host, "result": "unreachable"}
         self._display.banner("COPILOTOS SUMMARY")
         for text in format_table(summaries):
             self._display.display(text)
