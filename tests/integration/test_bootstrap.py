@@ -22,7 +22,7 @@ def test_bootstrap_creates_a_venv_the_modules_can_use(tmp_path: Path) -> None:
     first = run_playbook("playbooks/bootstrap.yml", inv, tmp_path,
                          extravars={"copilotos_venv_path": str(venv), "copilotos_venv_python": "python3"})
     assert first.rc == 0, first.stdout[-3000:]
-    assert first.changed("target") == 1
+    assert first.changed("target") >= 1  # venv created, lock copied, libraries installed
     out = subprocess.run([str(venv / "bin" / "python"), "-c", "import docker, redis, pymongo; print(pymongo.version)"],
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "4.20.0"
