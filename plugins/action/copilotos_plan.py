@@ -96,6 +96,11 @@ def yaml_type(value: Any) -> str:
     return type(value).__name__
 
 
+# The placeholders of inventory/production/group_vars/copilotos/vault.yml: a
+# run on them would write a password the server does not have.
+EXAMPLE_SECRET_PREFIX = "CHANGE-ME"  # noqa: S105 (a placeholder to refuse, not a secret)
+
+
 def password_error(raw: Any) -> str | None:
     """Checked before the spec coerces it: a list or an unquoted 0123 would become the password."""
     if raw is None:
@@ -105,6 +110,9 @@ def password_error(raw: Any) -> str | None:
             PASSWORD_VAR, yaml_type(raw))
     if not raw:
         return "%s is empty: set it in the inventory's vault file" % PASSWORD_VAR
+    if raw.upper().startswith(EXAMPLE_SECRET_PREFIX):
+        return ("%s is still the example vault's placeholder: put the server's real password in your own, "
+                "encrypted vault file (inventory/production/README.md)" % PASSWORD_VAR)
     return None
 
 

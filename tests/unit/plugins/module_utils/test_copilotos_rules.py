@@ -127,3 +127,13 @@ def test_unencodable_password_refuses_in_the_diagnosis_generation_only() -> None
     assert password not in repr(causes)
     causes, drift = rules.evaluate(plan, password, facts("current"), raw)
     assert "REDIS_PASSWORD_UNENCODABLE" not in drift["refuse"]
+
+
+def test_the_example_vaults_placeholder_is_refused() -> None:
+    action = _action()
+    example = (ROOT / "inventory/production/group_vars/copilotos/vault.yml").read_text()
+    assert "$ANSIBLE_VAULT" in example  # the shipped example is encrypted; its values start with the prefix
+    msg = action.password_error("CHANGE-ME-redis-password")
+    assert msg and "example vault's placeholder" in msg and "inventory/production/README.md" in msg
+    assert action.password_error("change-me-too") is not None
+    assert action.password_error(PASSWORD) is None
