@@ -48,8 +48,7 @@ def _row(summary: dict[str, Any]) -> list[str]:
         + [
             changed,
             "yes" if summary.get("recreated") else "no",
-            VERIFICATION_LABELS["unreachable"] if summary.get("result") == "unreachable"
-            else VERIFICATION_LABELS.get(str(summary.get("verification")), str(summary.get("verification") or "-")),
+            VERIFICATION_LABELS.get(str(summary.get("verification")), str(summary.get("verification") or "-")),
             str(summary.get("report") or "-"),
         ]
     )
@@ -111,7 +110,7 @@ class CallbackModule(CallbackBase):
         # A host that never answered and got no report (the play that writes
         # them for such hosts did not run) still gets its row.
         for host in self._unreachable - set(summaries):
-            summaries[host] = {"host": host, "result": "unreachable"}
+            summaries[host] = {"host": host, "result": "unreachable", "verification": "unreachable"}
         self._display.banner("COPILOTOS SUMMARY")
         for text in format_table(summaries):
             self._display.display(text)

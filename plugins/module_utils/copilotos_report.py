@@ -335,9 +335,9 @@ def verification_rows(verification: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def overall_verification(run: dict[str, Any]) -> str:
-    """rolled_back, failed, passed, skipped or not_run for the whole run."""
-    if run.get("result") == "rolled_back":
-        return "rolled_back"
+    """rolled_back, unreachable, failed, passed, skipped or not_run for the whole run."""
+    if run.get("result") in ("rolled_back", "unreachable"):
+        return str(run["result"])
     values = [value for value in (run.get("verification") or {}).values() if value]
     if "failed" in values or run.get("result") == "failed":
         return "failed"
@@ -468,7 +468,7 @@ def summary(report: dict[str, Any], files: dict[str, str], fail_on: str) -> dict
 # --------------------------------------------------------------------------
 
 SEVERITY_ICONS = {"critical": "🔴", "medium": "🟡", "low": "🟢", "info": "🔵"}
-VERIFY_ICONS = {"passed": "✅", "failed": "❌", "skipped": "⏭️", "rolled_back": "↩️", "not_run": "-"}
+VERIFY_ICONS = {"passed": "✅", "failed": "❌", "skipped": "⏭️", "rolled_back": "↩️", "not_run": "-", "unreachable": "⛔"}
 
 
 def md_cell(value: Any) -> str:

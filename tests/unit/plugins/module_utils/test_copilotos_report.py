@@ -475,3 +475,12 @@ def test_summary_table_lines() -> None:
     assert lines[1].split()[:8] == ["lab1", "2", "1", "1", "1", "audit", "only", "no"]
     assert "ROLLED BACK" in lines[2] and lines[2].split()[5:7] == ["1", "yes"]
     assert lines[-1] == "index: /r/index.html"
+
+
+def test_unreachable_run_says_so_in_its_overall_verification() -> None:
+    run = make_run(mode="audit", check_mode=True, result="unreachable", findings=[], verification={},
+                   failure="unreachable: no connection to deploy@192.0.2.7:22; nothing was read or changed there")
+    report = build(run)
+    assert report["result"] == "unreachable"
+    assert report["verification_overall"] == "unreachable"
+    assert "192.0.2.7:22" in rep.render_markdown(report, str(TEMPLATES))
