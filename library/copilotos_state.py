@@ -17,9 +17,10 @@ description:
     keys the env file lacks, whether the override is current, whether the api must be recreated) with the project's
     one rule engine.
   - Optionally takes the per-host run lock in the same call.
-  - Refuses, with a message that names the problem and changing nothing, when the target lacks a library, the
-    project directory or the env file is missing or not a regular file, the override exists and is not the
-    toolkit's, the lock is held, Docker or Compose cannot be asked, or the api container is missing.
+  - Refuses, with a message that names the problem and changing nothing, when the target's Python is older
+    than 3.9 or lacks a library, the project directory or the env file is missing or not a regular file, the
+    override exists and is not the toolkit's, the lock is held, Docker or Compose cannot be asked, or the api
+    container is missing.
   - Never returns a secret. URLs in the evidence keep scheme, host, port and db, with only the password masked.
 version_added: "1.0.0"
 author:
