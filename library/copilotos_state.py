@@ -46,6 +46,13 @@ options:
     description: Seconds after which a lock is stale and reclaimed (also when its process is gone).
     type: int
     default: 3600
+  lock_vouched:
+    description:
+      - A lock holder (C(machine_id), C(boot_id), C(host), C(pid), C(epoch)) that the controller checked on its own
+        machine and found gone. The lock is reclaimed only if it still names exactly that holder.
+      - Set by the action plugin of the same name, not by hand. When the controller is another machine, the target
+        cannot see the holder's process, so without it only O(lock_stale_after) would reclaim a dead run's lock.
+    type: dict
   docker_host:
     description: Docker daemon URL; default is DOCKER_HOST or the local socket.
     type: str
@@ -202,7 +209,8 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     lock = None
     if p["lock"]:
         try:
-            lock = acquire(paths["lock_file"], plan["lock"]["owner"], p["lock_stale_after"], module.check_mode)
+            lock = acquire(paths["lock_file"], plan["lock"]["owner"], p["lock_stale_after"], module.check_mode,
+                           vouched=p["lock_vouched"])
         except LockBusy as exc:
             refuse(module, str(exc), holder=exc.holder, **out)
         except LockError as exc:
@@ -302,6 +310,7 @@ def main() -> None:
             required_libs=dict(type="list", elements="str", default=["docker", "redis", "pymongo"]),
             lock=dict(type="bool", default=False),
             lock_stale_after=dict(type="int", default=3600),
+            lock_vouched=dict(type="dict"),
             docker_host=dict(type="str"),
             compose_command=dict(type="raw", default="docker compose"),
         ),

@@ -12,7 +12,9 @@ description:
   - Takes or releases a lock file on the target. A second run fails fast and names the holder
     (user, controller host, process id, start time, playbook).
   - A stale lock is reclaimed, with a warning, when its holder's process no longer exists on this
-    machine (same controller host) or when it is older than O(stale_after) seconds.
+    machine (the controller is the target, with the same machine id) or when it is older than O(stale_after)
+    seconds.
+    When the controller is another machine, M(copilotos_state)'s action plugin checks the holder there.
   - The lock is created with C(O_CREAT|O_EXCL), so two runs can never both take it.
 version_added: "0.1.0"
 author: copilotos-remediation contributors

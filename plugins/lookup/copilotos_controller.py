@@ -7,13 +7,15 @@ DOCUMENTATION = r"""
 name: copilotos_controller
 short_description: Who is running this playbook (for the run lock)
 description:
-  - Returns one dict with the controller's user, host name, the ansible-playbook process id and the playbook.
+  - Returns one dict with the controller's user, host name, machine id, boot id, the ansible-playbook process id
+    and the playbook. The machine and boot ids let a later run from this controller tell that a lock's holder
+    process is gone, even when the target is another machine.
   - Lookups run in a worker forked by ansible-playbook, so the parent process id is the playbook run's.
 """
 
 RETURN = r"""
 _raw:
-  description: A one-element list with C(user), C(host), C(pid), C(playbook).
+  description: A one-element list with C(user), C(host), C(machine_id), C(boot_id), C(pid), C(playbook).
   type: list
 """
 
@@ -23,6 +25,13 @@ import socket
 import sys
 
 from ansible.plugins.lookup import LookupBase
+
+# The machine and boot ids are read by the lock's own helpers (module_utils),
+# imported by path on the controller, as the filter plugin does.
+_MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
+if _MODULE_UTILS not in sys.path:
+    sys.path.append(_MODULE_UTILS)
+from copilotos_lock import boot_id, machine_id
 
 
 class LookupModule(LookupBase):
@@ -39,6 +48,8 @@ class LookupModule(LookupBase):
             {
                 "user": getpass.getuser(),
                 "host": socket.gethostname(),
+                "machine_id": machine_id(),
+                "boot_id": boot_id(),
                 "pid": pid,
                 "playbook": os.path.basename(playbook),
             }
