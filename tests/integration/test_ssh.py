@@ -17,7 +17,10 @@ The hosts, in rollout order:
 - ``sshc``: untouched by the rollout; then its SSH connections are cut while
   its verification runs, and the next run converges and reclaims the lock;
 - ``sshd``: untouched by the rollout; the refusals (bad input, become
-  failures, a too-old Python, a held lock) run against it and change no byte.
+  failures, a too-old Python, a held lock) run against it and change no byte;
+  then it is remediated on its own Python (the change path's modules:
+  backup, override, recreate, the remediation log) and its log holds that one
+  run only.
 
 A fifth inventory entry, ``sshghost``, has an address where nothing listens:
 the fleet audit reports it unreachable and audits the others.
@@ -174,7 +177,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
                           **yaml.safe_load((inventory / "host_vars" / NAMES[-1] / "lab_secrets.yml").read_text())})
             (inventory / "hosts.yml").write_text("---\n" + yaml.safe_dump(doc, sort_keys=False))
             # Outside the inventory directory: added with a second -i when wanted.
-            (work / "ghost.yml").write_text("---\n" + yaml.safe_dump({"copilotos": {"hosts": {GHOST: ghost}}}))
+            ghost_file = work / "ghost.yml"  # it holds the lab's secrets, as host_vars do: 0600
+            ghost_file.touch(mode=0o600)
+            ghost_file.write_text("---\n" + yaml.safe_dump({"copilotos": {"hosts": {GHOST: ghost}}}))
             (inventory / "host_vars" / BROKEN / "stale.yml").write_text(
                 "---\ncopilotos_redis_password: %s\n" % json.dumps(STALE_PASSWORD))
             yield Fleet(work, lab, local_inventory, inventory, {h.name: h for h in hosts}, targets, pythons)
@@ -389,3 +394,21 @@ def test_connection_cut_during_verification_then_the_next_run_converges(fleet: F
     assert report(fleet, "sshc")["verification_overall"] == "passed"
     wait_until(lambda: container_env(host.container("api"))["REDIS_URL"].startswith("redis://:"), 10,
                "the api on the remediated REDIS_URL")
+
+
+def test_the_refused_host_is_then_remediated_and_its_log_holds_that_run_only(fleet: Fleet) -> None:
+    host = fleet.hosts["sshd"]
+    log = host.project_dir / ".copilotos-remediation.log"
+    assert not log.exists(), "a refused run wrote the host's remediation log"
+    old_id, _started = api_state(host)
+    run = fleet.run("remediate.yml", limit="sshd")
+    assert run.rc == 0, run.stdout[-3000:]
+    assert stats(run, "sshd")["failures"] == 0 and stats(run, "sshd")["changed"] > 0
+    assert report(fleet, "sshd")["result"] == "remediated"
+    assert report(fleet, "sshd")["verification_overall"] == "passed"
+    assert api_state(host)[0] != old_id, "the api was not recreated"
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(entries) == 1 and entries[0]["verification"] == "remediated" and entries[0]["restarted"], entries
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600 and log.stat().st_uid == 0
+    backups = [p for p in host.project_dir.joinpath(".copilotos-backups").rglob("*") if p.is_file()]
+    assert backups and all(stat.S_IMODE(p.stat().st_mode) == 0o600 and p.stat().st_uid == 0 for p in backups)
