@@ -60,6 +60,7 @@ test-fleet: setup
 	$(PYTEST) -q tests/integration/test_fleet.py
 
 # make test with the remediation story on all four lab variants (generation x
-# layout) instead of the gate's two: about 8 minutes longer.
+# layout) instead of the gate's one, and the local four-host fleet
+# (tests/integration/test_fleet.py): about 12 minutes longer.
 test-all: setup
 	@COPILOTOS_ALL_VARIANTS=1 scripts/test.sh
