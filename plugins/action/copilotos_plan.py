@@ -110,10 +110,21 @@ def password_error(raw: Any) -> str | None:
             PASSWORD_VAR, yaml_type(raw))
     if not raw:
         return "%s is empty: set it in the inventory's vault file" % PASSWORD_VAR
-    if raw.upper().startswith(EXAMPLE_SECRET_PREFIX):
-        return ("%s is still the example vault's placeholder: put the server's real password in your own, "
-                "encrypted vault file (inventory/production/README.md)" % PASSWORD_VAR)
     return None
+
+
+# The vault's secrets a run carries: the Redis password it writes, the Mongo
+# password the reports mask (a placeholder there would leave the real one
+# unmasked).
+VAULT_SECRET_VARS = (PASSWORD_VAR, "copilotos_mongo_password")
+
+
+def placeholder_errors(values: dict[str, Any]) -> list[str]:
+    """One error per vault secret that is still the example vault's placeholder."""
+    return ["%s is still the example vault's placeholder: put the server's real value in your own, encrypted "
+            "vault file (inventory/production/README.md)" % name
+            for name in VAULT_SECRET_VARS
+            if isinstance(values.get(name), str) and values[name].upper().startswith(EXAMPLE_SECRET_PREFIX)]
 
 
 def absolute(base: str, path: str) -> str:
@@ -210,6 +221,14 @@ class ActionModule(ActionBase):
         error = password_error(provided.get(PASSWORD_VAR))
         if error:
             return dict(result, failed=True, msg=error)
+        secrets = {name: provided.get(name, task_vars.get(name)) for name in VAULT_SECRET_VARS}
+        try:
+            secrets = {name: self._templar.template(value) for name, value in secrets.items()}
+        except AnsibleError:
+            pass  # an unset optional secret (the Mongo password): nothing to compare
+        errors = placeholder_errors(secrets)
+        if errors:
+            return dict(result, failed=True, msg="; ".join(errors))
         validated = ArgumentSpecValidator(spec).validate(provided)
         errors = [str(e) for e in validated.errors]
         if errors:

@@ -12,6 +12,7 @@ from ansible.module_utils import copilotos_rules as rules
 from ansible.module_utils.copilotos_common import MASK
 from ansible.module_utils.copilotos_plan import desired_env
 from ansible.module_utils.copilotos_state import Raw
+from ansible.parsing.vault import VaultLib, VaultSecret
 
 ROOT = Path(__file__).resolve().parents[4]
 PASSWORD = "S3cretRedisPassw0rd"
@@ -133,7 +134,11 @@ def test_the_example_vaults_placeholder_is_refused() -> None:
     action = _action()
     example = (ROOT / "inventory/production/group_vars/copilotos/vault.yml").read_text()
     assert "$ANSIBLE_VAULT" in example  # the shipped example is encrypted; its values start with the prefix
-    msg = action.password_error("CHANGE-ME-redis-password")
-    assert msg and "example vault's placeholder" in msg and "inventory/production/README.md" in msg
-    assert action.password_error("change-me-too") is not None
-    assert action.password_error(PASSWORD) is None
+    vault = VaultLib([("default", VaultSecret(b"copilotos-example-only"))])
+    values = yaml.safe_load(vault.decrypt(example))
+    secrets = {"copilotos_" + k.removeprefix("vault_copilotos_"): v for k, v in values.items()}
+    assert set(secrets) == set(action.VAULT_SECRET_VARS)
+    errors = action.placeholder_errors(secrets)
+    assert len(errors) == 2 and all("example vault's placeholder" in e and "README.md" in e for e in errors)
+    assert action.placeholder_errors({"copilotos_mongo_password": "change-me-too"})
+    assert action.placeholder_errors({"copilotos_redis_password": PASSWORD, "copilotos_mongo_password": None}) == []
