@@ -1,4 +1,4 @@
-"""Benchmark of remediate.yml on the lab, against its baselines (issue 7).
+"""Benchmark of remediate.yml on the lab, against its baselines (issues 7 and 13).
 
 Run through ``bench/run``. Everything is measured in one run, on lab hosts
 (one Compose project each, side by side on this machine's engine), with
@@ -6,10 +6,17 @@ medians over ``BENCH_REPEATS`` runs (default 3):
 
 1. no-op ``remediate.yml`` on a compliant host vs ``ansible -m ping``;
 2. ``remediate.yml --check`` (the audit) on one incident host;
-3. time to repair (incident -> verified healthy) vs ``bench/runbook.sh``;
+3. time to repair (incident -> verified healthy) vs ``bench/runbook.sh``,
+   bare and with the seed's own verification commands (``RUNBOOK_CHECKS=1``:
+   redis-cli PING, a Mongo ping, a CORS curl per origin, 50 concurrent curls,
+   docker logs | grep), the fair baseline for a proven repair. The repair's
+   log watch window (``copilotos_verify_watch_seconds``) is a wait, not work:
+   it is shown apart and left out of the ratio;
 4. api unavailability during each repair, seen by a 20 Hz prober, vs the
    floor: the api container's own ``docker stop`` + ``docker start``;
-5. fleets of 1, 2, 4 and 8 hosts, audit and remediation;
+5. fleets of 1, 2, 4 and 8 hosts, audit and remediation, with the CPU
+   seconds of each run (the controller and, on the lab's local connection,
+   the modules: the wait4 rusage of the whole process tree) per host;
 6. controller peak memory;
 
 plus the speed-up candidates (pipelining off, the mitogen strategy) and a
@@ -48,6 +55,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -60,6 +69,10 @@ PROBE_HZ = 20
 # BENCH_FLEET=1,2 for a quick try of the bench itself (the targets need 8).
 FLEET_SIZES = tuple(int(n) for n in os.environ.get("BENCH_FLEET", "1,2,4,8").split(","))
 TOP = FLEET_SIZES[-1]
+# The verification's log watch window, from the role's defaults (the bench inventory keeps it).
+WATCH_SECONDS = float(
+    yaml.safe_load((ROOT / "roles/copilotos_verify/defaults/main.yml").read_text())["copilotos_verify_watch_seconds"]
+)
 
 
 # --------------------------------------------------------------------------- processes and memory
@@ -123,6 +136,7 @@ class Measured:
     maxrss_kb: int  # largest single process of the tree (wait4 rusage)
     tree_kb: int  # peak summed RSS of the tree
     log: Path
+    cpu_s: float = 0.0  # user + system seconds of the whole tree (wait4 rusage of the reaped children)
     profile: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -177,7 +191,8 @@ class Bench:
             sampler.stop()
             proc.returncode = os.waitstatus_to_exitcode(status)
         profile = json.loads(profile_file.read_text()) if profile_file.exists() else None
-        measured = Measured(label, wall, proc.returncode, usage.ru_maxrss, sampler.peak_kb, log, profile)
+        measured = Measured(label, wall, proc.returncode, usage.ru_maxrss, sampler.peak_kb, log, profile,
+                            cpu_s=usage.ru_utime + usage.ru_stime)
         self.runs.append(measured)
         print("  %-44s %7.2f s  rc=%d" % (label, wall, proc.returncode), flush=True)
         if check and proc.returncode != 0:
@@ -586,6 +601,15 @@ def main() -> int:
         after_runbook = bench.playbook(
             "audit after the runbook", "remediate.yml", one, "--check", "-e", never, check=False
         )
+        checked: list[Measured] = []
+        for _ in reps:
+            bench.reset(one)
+            host = one[0]
+            checked.append(bench.run(
+                "runbook.sh + the seed's checks",
+                [str(BENCH / "runbook.sh"), str(host.project_dir), host.project, str(host.port)],
+                env={"REDIS_PASSWORD": secret, "RATE_LIMIT": str(RATE_LIMIT), "RUNBOOK_CHECKS": "1"},
+            ))
 
         print("== 4: the floor: docker stop + docker start of the api", flush=True)
         floor: list[Measured] = []
@@ -602,7 +626,7 @@ def main() -> int:
             time.sleep(0.3)
             extra = prober.stop()
             extra.update({"stop_s": stop.wall, "start_s": begin.wall})
-            floor.append(Measured("floor", wall, 0, 0, 0, stop.log, None, extra))
+            floor.append(Measured("floor", wall, 0, 0, 0, stop.log, None, extra=extra))
 
         print("== 5: fleet audits (all hosts in one batch)", flush=True)
         bench.lab_up(hosts)
@@ -639,6 +663,7 @@ def main() -> int:
             noop_nopipe=noop_nopipe,
             mitogen=mitogen,
             runbook=runbook,
+            checked=checked,
             after_runbook=after_runbook,
             floor=floor,
             rolling=rolling,
@@ -710,21 +735,32 @@ def summarise(bench: Bench, **m: Any) -> dict[str, Any]:
     peak_tree = max((r.tree_kb for r in playbook_runs), default=0)
     audit8_tree = max(r.tree_kb for r in m["fleet_audit"][TOP])
 
+    checked = median([r.wall for r in m["checked"]])
+    watch = WATCH_SECONDS
+    repair_work = repair - watch
+    cpu = {size: median([r.cpu_s for r in runs]) / size for size, runs in m["fleet_audit"].items()}
+
+    # Issue 13's targets, as ratios of runs taken side by side; unavailability
+    # (issue 7) and memory stay as they were.
     targets = [
-        ("No-op run", "%.1f s vs ping %.1f s" % (noop, ping), noop / ping, "<= 5x ping", noop / ping <= 5),
+        ("No-op run", "%.1f s vs ping %.1f s" % (noop, ping), noop / ping, "<= 3x ping", noop / ping <= 3),
+        ("Audit, 1 host", "%.1f s vs ping %.1f s" % (audit1, ping), audit1 / ping, "<= 3.5x ping",
+         audit1 / ping <= 3.5),
         (
-            "Audit per host",
-            "%.1f s (1 host); %.1f s/host at %d" % (audit1, fleet_audit[TOP] / TOP, TOP),
-            audit1,
-            "<= 5 s",
-            audit1 <= 5,
+            "Repair",
+            "%.1f s, of which the log watch window %.0f s, so %.1f s of work, vs the runbook with its checks %.1f s "
+            "(bare runbook %.1f s)" % (repair, watch, repair_work, checked, runbook),
+            repair_work / checked,
+            "<= 2x the runbook with its checks",
+            repair_work / checked <= 2,
         ),
         (
-            "Time to repair",
-            "%.1f s vs runbook %.1f s" % (repair, runbook),
-            repair / runbook,
-            "<= 1.5x runbook",
-            repair / runbook <= 1.5,
+            "%d-host audit" % TOP,
+            "%.1f s vs 1 host %.1f s; %.2f CPU-s per host (1 host: %.2f)"
+            % (fleet_audit[TOP], audit1, cpu[TOP], cpu[1]),
+            fleet_audit[TOP] / audit1,
+            "<= 2.5x 1 host, <= 2 CPU-s per host",
+            fleet_audit[TOP] / audit1 <= 2.5 and cpu[TOP] <= 2,
         ),
         (
             "Api unavailability",
@@ -733,13 +769,6 @@ def summarise(bench: Bench, **m: Any) -> dict[str, Any]:
             down_remediate - floor_down,
             "<= floor + 1 s",
             down_remediate <= floor_down + 1,
-        ),
-        (
-            "%d-host audit" % TOP,
-            "%.1f s vs 1 host %.1f s" % (fleet_audit[TOP], audit1),
-            fleet_audit[TOP] / audit1,
-            "<= 3x 1-host audit",
-            fleet_audit[TOP] / audit1 <= 3,
         ),
         (
             "Controller peak memory",
@@ -769,12 +798,14 @@ def summarise(bench: Bench, **m: Any) -> dict[str, Any]:
             "audit1": [r.wall for r in m["audit1"]],
             "repair": [r.wall for r in m["repair"]],
             "runbook": [r.wall for r in m["runbook"]],
+            "runbook_checked": [r.wall for r in m["checked"]],
             "floor_wall": [r.wall for r in m["floor"]],
             "unavail_remediate": [r.extra for r in m["repair"]],
             "unavail_runbook": [r.extra for r in m["runbook"]],
             "unavail_floor": [r.extra for r in m["floor"]],
         },
         "floor_wall": floor_wall,
+        "cpu_per_host": cpu,
         "fleet": {
             "audit (--check, one batch)": fleet_audit,
             "remediate (one batch)": fleet_batch,
@@ -816,8 +847,8 @@ def fmt_table(res: dict[str, Any]) -> list[str]:
     for name, detail, value, target, ok in res["targets"]:
         if name.startswith("Api"):
             shown = "floor %+.2f s" % value
-        elif name.startswith(("Audit per host", "Controller")):
-            shown = "%.1f %s" % (value, "s" if name.startswith("Audit") else "MiB")
+        elif name.startswith("Controller"):
+            shown = "%.1f MiB" % value
         else:
             shown = "%.2fx" % value
         verdict = "-" if ok is None else ("pass" if ok else "**gap**")
@@ -852,7 +883,7 @@ def write_outputs(out: Path, res: dict[str, Any]) -> None:
         % (meta["load_start"], meta["load_end"]),
         "upper bounds; the ratios compare runs taken side by side under the same load.",
         "",
-        "## Targets (issue 7)",
+        "## Targets (issue 13; unavailability from issue 7)",
         "",
         *table,
         "",
@@ -866,6 +897,8 @@ def write_outputs(out: Path, res: dict[str, Any]) -> None:
     for size in FLEET_SIZES:
         cells = ["%.1f" % fleet[name][size] if size in fleet[name] else "" for name in fleet]
         lines.append("| %d | %s |" % (size, " | ".join(cells)))
+    lines += ["", "CPU seconds per host of the audit (controller and modules, wait4 rusage): "
+              + ", ".join("%d hosts %.2f" % (size, cpu) for size, cpu in sorted(res["cpu_per_host"].items())) + "."]
     audit = fleet["audit (--check, one batch)"]
     batch = fleet["remediate (one batch)"]
     rolling = fleet["remediate (serial 1, rolling)"]
@@ -937,7 +970,7 @@ def write_outputs(out: Path, res: dict[str, Any]) -> None:
     lines += ["", "## Runs retried (excluded from the medians)", ""]
     lines += ["- %s" % item for item in res.get("retried") or ["none"]]
     lines += ["", "## Raw samples (s)", ""]
-    for key in ("ping", "noop", "audit1", "repair", "runbook", "floor_wall"):
+    for key in ("ping", "noop", "audit1", "repair", "runbook", "runbook_checked", "floor_wall"):
         lines.append("- %s: %s" % (key, ", ".join("%.2f" % v for v in res["raw"][key])))
     (out / "results.md").write_text("\n".join(lines) + "\n")
     title = "copilotos fleet on %s CPUs, %s (load %s)" % (meta["cpus"], meta["date"], meta["load_start"])

@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# The hand-run runbook of the diagnosis, minimal and unverified: the baseline
-# remediate.yml is measured against (bench/run). Same managed keys, same
-# override, the same `up -d --no-deps api` as compose_apply (plain `up -d api`
-# would also wait for redis and mongodb to be healthy), then curl the health
-# endpoint until it answers 200. No preflight, backup, lock, verification,
-# rollback or report.
-#   REDIS_PASSWORD=... RATE_LIMIT=500 bench/runbook.sh <project_dir> <compose_project> <api_port>
+# The hand-run runbook of the diagnosis: the baselines remediate.yml is
+# measured against (bench/run). Same managed keys, same override, the same
+# `up -d --no-deps api` as compose_apply (plain `up -d api` would also wait for
+# redis and mongodb to be healthy), then curl the health endpoint until it
+# answers 200. No preflight, backup, lock, rollback or report.
+#
+# With RUNBOOK_CHECKS=1 it then runs the seed's own verification commands, as
+# a careful operator types them (the fair baseline for a *proven* repair):
+#   - redis-cli PING with the password, inside the redis container;
+#   - a Mongo ping (the lab's Mongo stand-in has no mongosh: the same
+#     {ping: 1} through pymongo inside the api container, on the api's URL);
+#   - a CORS preflight curl per origin, checking Access-Control-Allow-Origin;
+#   - 50 concurrent curls of /api/health, all 200;
+#   - docker logs of the api since the recreate, grep for the Redis and Mongo
+#     error signatures: none.
+#   REDIS_PASSWORD=... RATE_LIMIT=500 [RUNBOOK_CHECKS=1] bench/runbook.sh <project_dir> <compose_project> <api_port>
 # The password comes from the environment, never from the command line.
 set -euo pipefail
 dir=$1 project=$2 port=$3
@@ -61,6 +70,7 @@ services:
 YAML
 
 cd "$dir"
+since=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
 docker compose --project-name "$project" up -d --no-deps api >/dev/null 2>&1
 
 deadline=$((SECONDS + 180))
@@ -71,3 +81,31 @@ until curl -fs --max-time 2 -o /dev/null "http://127.0.0.1:$port/api/health"; do
   fi
   sleep 0.2
 done
+
+[ "${RUNBOOK_CHECKS:-0}" = 1 ] || exit 0
+
+fail() { echo "runbook: check failed: $*" >&2; exit 1; }
+container() { docker compose --project-name "$project" ps -q "$1"; }
+api=$(container api) redis=$(container redis)
+
+# Redis: the password through the environment (REDISCLI_AUTH), not argv.
+[ "$(REDISCLI_AUTH=$REDIS_PASSWORD docker exec -e REDISCLI_AUTH "$redis" redis-cli --no-auth-warning PING)" = PONG ] \
+  || fail "redis PING"
+# Mongo: {ping: 1} on the api's own URL.
+docker exec "$api" python3 -c 'import os, pymongo
+pymongo.MongoClient(os.environ["MONGODB_URL"], serverSelectionTimeoutMS=5000).admin.command("ping")' \
+  || fail "mongo ping"
+# CORS: one preflight per origin.
+for origin in https://copiloto.saptiva.com https://www.copiloto.saptiva.com; do
+  curl -s -o /dev/null -D - -X OPTIONS "http://127.0.0.1:$port/api/health" -H "Origin: $origin" \
+    -H "Access-Control-Request-Method: POST" -H "Access-Control-Request-Headers: content-type,authorization" \
+    | tr -d '\r' | grep -qix "access-control-allow-origin: $origin" || fail "CORS preflight for $origin"
+done
+# 50 concurrent requests, all 200.
+codes=$(seq 50 | xargs -P 50 -I{} curl -s -o /dev/null -w '%{http_code}\n' --max-time 10 "http://127.0.0.1:$port/api/health")
+[ "$(grep -c '^200$' <<<"$codes")" = 50 ] || fail "burst: $(sort <<<"$codes" | uniq -c | tr '\n' ' ')"
+# The logs since the recreate: no Redis or Mongo error signature.
+if docker logs --since "$since" "$api" 2>&1 \
+    | grep -E 'Error 111|Connection refused|NOAUTH|WRONGPASS|invalid (username-)?password|ServerSelectionTimeoutError'; then
+  fail "error signatures in the api's logs"
+fi
