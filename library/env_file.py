@@ -12,7 +12,8 @@ short_description: Manage keys of a Docker Compose env file, keeping everything 
 description:
   - Ensures some keys of a Docker Compose C(.env) file have given values and removes others.
   - Lines it does not manage (comments, blank lines, order, C(export) prefixes, unknown keys, CRLF line
-    endings, a missing final newline) are kept byte for byte. A key whose current value already reads
+    endings, a missing final newline, a UTF-8 byte order mark, multi-line quoted values such as a PEM key)
+    are kept byte for byte. A key whose current value already reads
     as the wanted string is left as written, whatever its quoting.
   - Values are written so Docker Compose v2 reads back exactly the given string, including C($), quotes,
     C(#), blanks, backslashes and C(!). Plain values stay unquoted; others are single-quoted, or
@@ -92,8 +93,14 @@ attributes:
   vault:
     support: none
 notes:
-  - Multi-line quoted values, bare C(KEY) lines (inherit from the environment) and YAML-style
-    lines (a colon instead of C(=)) are not supported and fail with the line number.
+  - The file is read as Docker Compose v2.40.3 reads it (compose-go v2.9.1). A leading byte order mark,
+    quoted values spanning lines, bare C(KEY) lines (inherit from the environment of Compose), YAML-style
+    lines (a colon instead of C(=)) and the wider key names of Compose are accepted. What Compose refuses
+    (a space in a key, an unterminated quote, C(${) without a name) fails the task with the line number.
+  - Known difference, a refusal and never a misread, text after a closing quote (C(A="x" B=2)), which
+    Compose reads as one more assignment, fails the task with the line number.
+  - A bare C(KEY) line gets its value from the environment of Compose, which this module cannot see;
+    when the key is managed, the line becomes C(KEY=value).
   - A value that uses interpolation (C($VAR), C(${VAR})) never counts as equal to a wanted value; when
     its key is managed it is replaced by the literal wanted string.
   - Changing the file does not change running containers; recreate them (C(docker compose up -d)),

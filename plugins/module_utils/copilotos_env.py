@@ -5,32 +5,58 @@
 The parser, renderer and updater are pure functions; the file helpers at
 the end (``read_env_bytes``, ``make_backup``, ``atomic_write``) do the I/O.
 
-Syntax understood (Docker Compose v2 ``env_file``; verified against Compose
-v2.40.3 with ``docker compose config`` and a real container's ``Config.Env``)
------------------------------------------------------------------------------
-* Blank lines and lines whose first non-blank character is ``#`` are kept
-  as they are.
-* ``[export ]KEY=VALUE``; leading blanks and blanks around ``=`` are
-  allowed. KEY matches ``[A-Za-z_][A-Za-z0-9_.-]*``. A line without ``=``
-  (Compose reads it as "inherit from the environment"), a key starting with
-  a digit and a key with a blank inside are rejected, with the line number.
-* Unquoted: leading and trailing blanks are dropped; `` #`` (blank then
-  ``#``) starts a comment, a ``#`` without a blank before it is literal
+Syntax understood (Docker Compose v2 ``env_file``, i.e. the ``dotenv`` package
+of compose-go v2.9.1 inside Compose v2.40.3; checked against ``docker compose
+config`` by tests/unit/test_env_compose_oracle.py)
+-------------------------------------------------------------------------------
+"Blank" below means Go's ``unicode.IsSpace`` (Python's ``str.isspace`` minus
+``\\x1c``-``\\x1f``, which Compose keeps); "short blank" means one of tab, space,
+``\\v``, ``\\f``, ``\\r``, U+0085 and U+00A0, the only ones Compose skips after
+``=``, after ``export`` and inside a key.
+
+* A UTF-8 byte order mark at the start is skipped (and kept on rewrite).
+* Lines that are blank, or whose first non-blank character is ``#``, are
+  kept as they are.
+* ``[export ]KEY=VALUE`` or ``[export ]KEY: VALUE`` (YAML style): leading
+  blanks and short blanks around the separator are allowed; ``export`` counts
+  only when a space or tab follows it (``exportFOO=1`` sets ``exportFOO``,
+  ``export =1`` sets the empty name). KEY is made of Unicode letters and
+  digits and ``_ . - [ ]`` (a leading digit and the empty name included);
+  short blanks inside a key are kept in its name except a plain space, which
+  Compose refuses, as any other character.
+* A bare ``KEY`` line (no separator, followed by a line break) inherits the
+  variable from Compose's environment, or leaves it as set before when the
+  environment lacks it: its value is unknown here, so it reads as
+  ``literal=False``. The same bare name on the last line *without* a line
+  break is what Compose reads as the value of the empty-named variable; so
+  does this parser (new keys are then added before that line).
+* Unquoted: leading short blanks and trailing blanks are dropped; `` #``
+  (a space then ``#``) starts a comment, any other ``#`` is literal
   (``KEY= #c`` therefore reads as ``#c``); backslashes and quotes inside are
-  literal; ``$$`` is a literal ``$``; ``$NAME``/``${...}`` is interpolated;
-  a ``$`` followed by anything else is literal.
+  literal; the value ends at the line break.
 * Single quotes: literal, ``$`` included. The only escape is ``\\'``; a pair
   ``\\\\`` is kept as two backslashes (so it cannot escape the quote).
 * Double quotes: ``\\\\``, ``\\"``, ``\\$``, ``\\n``, ``\\t``, ``\\a``,
-  ``\\b``, ``\\f``, ``\\r``, ``\\v`` are escapes, any other backslash is
-  literal; ``$$`` is a literal ``$``; ``$NAME`` is interpolated.
-* After a closing quote only blanks and a ``#`` comment may follow (Compose
-  silently drops other text; this parser rejects it as a likely mistake).
-  A quoted value spanning several lines is rejected (unterminated quote).
+  ``\\b``, ``\\f``, ``\\r``, ``\\v`` are escapes, ``\\0`` and three octal
+  digits is that character (a ``\\0`` without them loses its ``0``), any
+  other backslash is literal.
+* Quoted values may span lines; the line breaks inside (CR LF included) are
+  part of the value and kept byte for byte.
+* After a closing quote only blanks and a ``#`` comment may follow. Compose
+  reads other text there as a further assignment on the same line; this
+  parser refuses it as a likely mistake (a known difference: a refusal, not
+  a misread).
+* Interpolation (unquoted and double-quoted values): ``$$`` is a literal
+  ``$``; ``$NAME`` and ``${NAME...}`` are interpolated, where NAME matches
+  ``[_a-z][_a-z0-9]*`` case-insensitively as Go folds it (so the Kelvin sign
+  U+212A and the long s U+017F count as letters); ``${`` without a valid
+  name and a closing ``}`` is refused, as Compose does; a ``$`` followed by
+  anything else is literal.
 
-A value whose meaning depends on interpolation (or an escape this parser
-does not model, such as ``\\0``) is decoded with ``literal=False``: it never
-compares equal to a wanted value, so a managed key holding one is rewritten.
+A value whose meaning depends on interpolation or on the environment is
+decoded with ``literal=False``: it never compares equal to a wanted value, so
+a managed key holding one is rewritten. Compose's other refusals that depend
+on the environment (``${X?message}`` with X unset) are not detected here.
 
 Rendering rules (``render_value``), chosen so Compose reads back exactly
 the wanted string and existing files keep their style
@@ -42,7 +68,7 @@ the wanted string and existing files keep their style
 3. Otherwise: double quotes, with ``\\`` -> ``\\\\``, ``"`` -> ``\\"`` and
    ``$`` -> ``$$``.
 Line breaks and other control characters (tab excepted) cannot be written
-safely: ``EnvValueError``.
+safely: ``EnvValueError``. Keys written must match ``[A-Za-z_][A-Za-z0-9_.-]*``.
 """
 
 from __future__ import annotations
@@ -51,6 +77,7 @@ import os
 import re
 import tempfile
 import time
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import unquote, urlsplit
@@ -60,12 +87,28 @@ try:
 except ImportError:  # pragma: no cover - running outside Ansible's loader
     from copilotos_common import MASK, mask_text, mask_url_passwords  # type: ignore[no-redef]
 
+BOM = "\ufeff"
+# Keys this toolkit writes; keys it reads follow Compose's wider rules.
 KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
-_ASSIGN_RE = re.compile(r"(?P<lead>[ \t]*)(?P<export>export[ \t]+)?(?P<key>[^=\s]+)(?P<eq>[ \t]*=[ \t]*)")
 _SAFE_UNQUOTED_RE = re.compile(r"[A-Za-z0-9_.,:/@%+=!~^-]*\Z")
 _FORBIDDEN_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
-_NAME_START_RE = re.compile(r"[A-Za-z_{]")
+# Go's unicode.IsSpace: Python's str.isspace() without \x1c-\x1f.
+_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
+    "\u2028\u2029\u202f\u205f\u3000"
+_SHORT_BLANK = "\t\v\f\r \x85\xa0"
+_KEY_PUNCT = "_.-[]"
+# Compose's interpolation names: [_a-z][_a-z0-9]* matched case-insensitively by
+# Go, whose case folding also maps the Kelvin sign and the long s to k and s.
+_NAME_START = "A-Za-z_\u017f\u212a"
+_NAME_RE = re.compile("[%s][%s0-9]*" % (_NAME_START, _NAME_START))
+_NAME_START_RE = re.compile("[%s{]" % _NAME_START)
+_OPERATORS = (":-", ":?", ":+", "-", "?", "+")
+_OCTAL_RE = re.compile("[0-7]{3}")
 _DQ_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t", "a": "\a", "b": "\b", "f": "\f", "r": "\r", "v": "\v"}
+
+ASSIGN = "assign"
+INHERIT = "inherit"
+BARE_EOF = "bare-eof"
 
 
 class EnvParseError(ValueError):
@@ -75,6 +118,10 @@ class EnvParseError(ValueError):
         super().__init__("line %d: %s" % (lineno, reason))
         self.lineno = lineno
         self.reason = reason
+
+
+class _Unterminated(Exception):
+    """A quoted value that does not end on this line (it may on a later one)."""
 
 
 class EnvValueError(ValueError):
@@ -91,11 +138,16 @@ class Value:
 
 @dataclass(frozen=True)
 class EnvLine:
-    """One physical line: ``text`` without its terminator ``eol``.
+    """One entry: a physical line, or several for a multi-line quoted value.
 
-    For assignments ``head`` is the text up to the value (``export KEY=``),
-    ``raw_value`` the value as written and ``suffix`` the trailing blanks and
-    comment, so ``text == head + raw_value + suffix``.
+    ``text`` is the entry without its final terminator ``eol`` (line breaks
+    inside a multi-line value stay in ``text``). For assignments ``head`` is
+    the text up to the value (``export KEY=``), ``raw_value`` the value as
+    written and ``suffix`` the trailing blanks and comment, so
+    ``text == head + raw_value + suffix``. ``form`` is ``assign``, ``inherit``
+    (a bare ``KEY`` line: ``head`` is the text up to the end of the name) or
+    ``bare-eof`` (a bare name on the unterminated last line, which Compose
+    reads as the value of the empty-named variable).
     """
 
     text: str
@@ -105,14 +157,16 @@ class EnvLine:
     head: str = ""
     raw_value: str = ""
     suffix: str = ""
+    form: str = ASSIGN
 
 
 @dataclass
 class EnvFile:
-    """A parsed env file. ``newline`` is the terminator used for new lines."""
+    """A parsed env file. ``newline`` is the terminator used for new lines, ``bom`` a leading BOM."""
 
     lines: list[EnvLine] = field(default_factory=list)
     newline: str = "\n"
+    bom: str = ""
 
     def last_index(self, key: str) -> int | None:
         """Index of the effective (last) line that sets ``key``."""
@@ -122,7 +176,7 @@ class EnvFile:
         return None
 
     def effective(self) -> dict[str, Value]:
-        """The values Compose would use: last assignment wins."""
+        """The values Compose would use: last assignment wins (a bare ``KEY`` is not literal)."""
         out: dict[str, Value] = {}
         for line in self.lines:
             if line.key is not None and line.value is not None:
@@ -175,10 +229,44 @@ def detect_newline(text: str) -> str:
     return "\r\n" if index > 0 and text[index - 1] == "\r" else "\n"
 
 
-def _decode_dollars(text: str, start_literal: bool = True) -> Value:
+def _skip(text: str, pos: int, chars: str) -> int:
+    while pos < len(text) and text[pos] in chars:
+        pos += 1
+    return pos
+
+
+def _rstrip_blanks(text: str) -> str:
+    return text.rstrip(_SPACE)
+
+
+def _braced_end(text: str, start: int, lineno: int) -> int:
+    """Check ``${NAME...}`` starting at ``start`` (the ``$``); return the index after its ``}``."""
+    name = _NAME_RE.match(text, start + 2)
+    if name is None:
+        raise EnvParseError(lineno, "invalid interpolation: '${' without a variable name")
+    pos = name.end()
+    if text.startswith("}", pos):
+        return pos + 1
+    if not any(text.startswith(op, pos) for op in _OPERATORS):
+        raise EnvParseError(lineno, "invalid interpolation: unexpected character after '${' and a name")
+    depth = 1
+    while pos < len(text):
+        if text.startswith("${", pos):
+            depth += 1
+            pos += 2
+            continue
+        if text[pos] == "}":
+            depth -= 1
+            if depth == 0:
+                return pos + 1
+        pos += 1
+    raise EnvParseError(lineno, "invalid interpolation: '${' without a closing '}'")
+
+
+def _decode_dollars(text: str, lineno: int = 0) -> Value:
     """Apply Compose's ``$`` rules to text that is subject to interpolation."""
     out: list[str] = []
-    literal = start_literal
+    literal = True
     i = 0
     while i < len(text):
         char = text[i]
@@ -188,6 +276,12 @@ def _decode_dollars(text: str, start_literal: bool = True) -> Value:
                 out.append("$")
                 i += 2
                 continue
+            if nxt == "{":
+                end = _braced_end(text, i, lineno)
+                out.append(text[i:end])
+                literal = False
+                i = end
+                continue
             if nxt and _NAME_START_RE.match(nxt):
                 literal = False
         out.append(char)
@@ -195,18 +289,20 @@ def _decode_dollars(text: str, start_literal: bool = True) -> Value:
     return Value("".join(out), literal)
 
 
-def _decode_unquoted(rest: str) -> tuple[str, Value, str]:
+def _decode_unquoted(rest: str, lineno: int) -> tuple[str, Value, str]:
     """Split an unquoted value into ``(raw, value, suffix)``."""
     cut = rest.find(" #")
     body, comment = (rest, "") if cut < 0 else (rest[:cut], rest[cut:])
-    raw = body.rstrip()
-    return raw, _decode_dollars(raw), body[len(raw) :] + comment
+    raw = _rstrip_blanks(body)
+    return raw, _decode_dollars(raw, lineno), body[len(raw) :] + comment
 
 
 def _check_trailer(trailer: str, lineno: int) -> None:
-    stripped = trailer.lstrip(" \t")
+    stripped = trailer.lstrip(_SPACE)
     if stripped and not stripped.startswith("#"):
-        raise EnvParseError(lineno, "unexpected text after the closing quote")
+        raise EnvParseError(
+            lineno, "unexpected text after the closing quote (Compose would read it as another assignment)"
+        )
 
 
 def _decode_single(rest: str, lineno: int) -> tuple[str, Value, str]:
@@ -223,7 +319,7 @@ def _decode_single(rest: str, lineno: int) -> tuple[str, Value, str]:
             return rest[: i + 1], Value("".join(out)), rest[i + 1 :]
         out.append(char)
         i += 1
-    raise EnvParseError(lineno, "unterminated single quote (multi-line values are not supported)")
+    raise _Unterminated()
 
 
 def _decode_double(rest: str, lineno: int) -> tuple[str, Value, str]:
@@ -240,52 +336,116 @@ def _decode_double(rest: str, lineno: int) -> tuple[str, Value, str]:
                 out.append("$$")
             elif nxt in _DQ_ESCAPES:
                 out.append(_DQ_ESCAPES[nxt])
+            elif nxt == "0":
+                digits = _OCTAL_RE.match(rest, i + 2)
+                if digits is None:
+                    out.append("\\")  # Compose drops the 0 and keeps the backslash
+                elif int(digits.group(), 8) < 0x80:
+                    out.append(chr(int(digits.group(), 8)))
+                    i += 3
+                else:  # a single byte above 0x7f: not valid UTF-8 on its own
+                    literal = False
+                    out.append(rest[i : i + 5])
+                    i += 3
             else:
-                literal = literal and nxt not in "0ox"  # octal/hex: Compose is inconsistent
                 out.append("\\" + nxt)
             i += 2
             continue
         if char == '"':
             _check_trailer(rest[i + 1 :], lineno)
-            value = _decode_dollars("".join(out))
+            value = _decode_dollars("".join(out), lineno)
             return rest[: i + 1], Value(value.text, literal and value.literal), rest[i + 1 :]
         out.append(char)
         i += 1
-    raise EnvParseError(lineno, "unterminated double quote (multi-line values are not supported)")
+    raise _Unterminated()
+
+
+def _key_char_ok(char: str) -> bool:
+    return char in _KEY_PUNCT or unicodedata.category(char)[0] in "LN"
 
 
 def parse_line(content: str, eol: str, lineno: int) -> EnvLine:
-    """Parse one line (without terminator). Raises EnvParseError."""
-    stripped = content.strip()
-    if not stripped or stripped.startswith("#"):
+    """Parse one entry (without its final terminator). Raises EnvParseError.
+
+    ``content`` may hold several physical lines when a quoted value spans
+    them; ``parse_env`` joins them. A quoted value not closed in ``content``
+    raises EnvParseError here (``parse_env`` first tries the next lines).
+    """
+    try:
+        return _parse_entry(content, eol, lineno)
+    except _Unterminated:
+        raise EnvParseError(lineno, "unterminated quoted value") from None
+
+
+def _parse_entry(content: str, eol: str, lineno: int) -> EnvLine:
+    pos = _skip(content, 0, _SPACE)
+    if pos == len(content) or content[pos] == "#":
         return EnvLine(content, eol)
-    match = _ASSIGN_RE.match(content)
-    if match is None:
-        if "=" not in content:
-            raise EnvParseError(lineno, "no '=' in an assignment line")
-        raise EnvParseError(lineno, "invalid variable name")
-    key = match.group("key")
-    if not KEY_RE.match(key):
-        raise EnvParseError(lineno, "invalid variable name")
-    head, rest = content[: match.end()], content[match.end() :]
+    if content.startswith("export", pos) and content[pos + 6 : pos + 7] in (" ", "\t"):
+        pos = _skip(content, pos + 6, _SHORT_BLANK)
+    key_start = pos
+    first_line_end = content.find("\n")
+    first_line_end = len(content) if first_line_end < 0 else first_line_end
+    while pos < first_line_end:
+        char = content[pos]
+        if char in "=:":
+            break
+        if char in _SHORT_BLANK or _key_char_ok(char):
+            pos += 1
+            continue
+        raise EnvParseError(lineno, "invalid variable name: unexpected character at column %d" % (pos + 1))
+    if pos == first_line_end:  # no separator: a bare name
+        name = _rstrip_blanks(content[key_start:])
+        end = key_start + len(name)
+        if eol == "":
+            return EnvLine(content, eol, "", Value(name), content[:key_start], name, content[end:], BARE_EOF)
+        if " " in name:
+            raise EnvParseError(lineno, "invalid variable name: a key cannot contain a space")
+        return EnvLine(content, eol, name, Value("", False), content[:end], "", content[end:], INHERIT)
+    key = _rstrip_blanks(content[key_start:pos])
+    if " " in key:
+        raise EnvParseError(lineno, "invalid variable name: a key cannot contain a space")
+    pos = _skip(content, pos + 1, _SHORT_BLANK)
+    head, rest = content[:pos], content[pos:]
     if rest.startswith("'"):
         raw, value, suffix = _decode_single(rest, lineno)
     elif rest.startswith('"'):
         raw, value, suffix = _decode_double(rest, lineno)
     else:
-        raw, value, suffix = _decode_unquoted(rest)
+        raw, value, suffix = _decode_unquoted(rest, lineno)
     return EnvLine(content, eol, key, value, head, raw, suffix)
 
 
 def parse_env(text: str) -> EnvFile:
-    """Parse a whole env file. Raises EnvParseError with a 1-based line number."""
-    lines = [parse_line(content, eol, n) for n, (content, eol) in enumerate(split_lines(text), start=1)]
-    return EnvFile(lines, detect_newline(text))
+    """Parse a whole env file. Raises EnvParseError with a 1-based line number.
+
+    A leading BOM is kept in ``EnvFile.bom``; a quoted value may span lines.
+    """
+    bom = BOM if text.startswith(BOM) else ""
+    text = text[len(bom) :]
+    physical = split_lines(text)
+    lines: list[EnvLine] = []
+    index = 0
+    while index < len(physical):
+        lineno = index + 1
+        content, eol = physical[index]
+        while True:
+            try:
+                lines.append(_parse_entry(content, eol, lineno))
+                break
+            except _Unterminated:
+                if index + 1 >= len(physical):
+                    raise EnvParseError(lineno, "unterminated quoted value") from None
+                index += 1
+                content += eol + physical[index][0]
+                eol = physical[index][1]
+        index += 1
+    return EnvFile(lines, detect_newline(text), bom)
 
 
 def serialize(env: EnvFile) -> str:
     """The file text; byte for byte the input of ``parse_env`` if unchanged."""
-    return "".join(line.text + line.eol for line in env.lines)
+    return env.bom + "".join(line.text + line.eol for line in env.lines)
 
 
 def check_key(key: str) -> None:
@@ -306,10 +466,13 @@ def render_value(value: str) -> str:
 
 
 def _set_line(line: EnvLine, rendered: str, value: str) -> EnvLine:
-    suffix = line.suffix
+    head, suffix = line.head, line.suffix
+    if line.form == INHERIT:  # "KEY" becomes "KEY=value"
+        head, suffix = head + "=", ""
     if rendered == "" and suffix.lstrip(" \t").startswith("#"):
         rendered = "''"  # "KEY= #c" would read as "#c"
-    return replace(line, text=line.head + rendered + suffix, value=Value(value), raw_value=rendered)
+    return replace(line, text=head + rendered + suffix, value=Value(value), head=head, raw_value=rendered,
+                   suffix=suffix, form=ASSIGN)
 
 
 def update_env(env: EnvFile, values: Mapping[str, str], absent: Iterable[str] = ()) -> UpdateResult:
@@ -337,14 +500,19 @@ def update_env(env: EnvFile, values: Mapping[str, str], absent: Iterable[str] = 
     updated: list[str] = []
     removed = sorted({k for k in absent if any(line.key == k for line in lines)})
     lines = [line for line in lines if line.key not in removed]
-    work = EnvFile(lines, env.newline)
+    work = EnvFile(lines, env.newline, env.bom)
     for key, value in values.items():
         index = work.last_index(key)
         if index is None:
-            if lines and lines[-1].eol == "":
-                lines[-1] = replace(lines[-1], eol=env.newline)
             head = key + "="
-            lines.append(_set_line(EnvLine(head, env.newline, key, Value(""), head), rendered[key], value))
+            new_line = _set_line(EnvLine(head, env.newline, key, Value(""), head), rendered[key], value)
+            if lines and lines[-1].form == BARE_EOF:
+                # A line break after it would turn it into "inherit NAME": add before it.
+                lines.insert(len(lines) - 1, new_line)
+            else:
+                if lines and lines[-1].eol == "":
+                    lines[-1] = replace(lines[-1], eol=env.newline)
+                lines.append(new_line)
             added.append(key)
             continue
         current = lines[index].value
@@ -396,14 +564,14 @@ def mask_env(env: EnvFile, secret_keys: Sequence[str], secrets: Iterable[str] = 
     parts: list[str] = []
     for line in env.lines:
         text = line.text
-        if line.key is not None and line.value is not None:
+        if line.key is not None and line.value is not None and line.form != INHERIT:
             all_secrets.extend(url_passwords([line.value.text, line.raw_value]))
             if line.key in secret_keys:
                 shown = _url_with_masked_password(line.value.text)
                 all_secrets.extend([line.value.text, line.raw_value])
                 text = line.head + (shown or MASK) + line.suffix
         parts.append(text + line.eol)
-    return mask_url_passwords(mask_text("".join(parts), all_secrets))
+    return mask_url_passwords(mask_text(env.bom + "".join(parts), all_secrets))
 
 
 # --- File helpers ------------------------------------------------------------

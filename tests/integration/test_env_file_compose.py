@@ -164,3 +164,40 @@ def test_no_secret_in_verbose_diff_output(tmp_path: Path) -> None:
     for leaked in ("Zq9", "old-Zq9-secret"):
         assert leaked not in output
     assert "REDIS_PASSWORD" in output and "REDIS_URL=redis://:********@redis:6379/0" in output
+
+
+FAKE_PEM = (
+    "-----BEGIN PRIVATE KEY-----\r\n"
+    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDfakefakefake\r\n"
+    "bm90LWEtcmVhbC1rZXktanVzdC10ZXN0LWRhdGEtZm9yLXRoZS1wYXJzZXI=\r\n"
+    "-----END PRIVATE KEY-----"
+)
+
+
+def test_bom_and_multi_line_pem_survive_a_remediation(tmp_path: Path) -> None:
+    """A file with a BOM, CRLF, a multi-line PEM and a bare KEY: one key changes, every other byte stays.
+
+    Runs the module through Ansible on localhost and reads the result back with
+    ``docker compose config`` (no engine, no container needed).
+    """
+    before = (
+        "\ufeff# app settings\r\nJWT_PRIVATE_KEY=\"%s\"\r\nINHERITED_FROM_SHELL\r\nREDIS_PASSWORD=old-pass\r\nTAIL=1"
+        % FAKE_PEM
+    ).encode()
+    env_path = tmp_path / "app.env"
+    env_path.write_bytes(before)
+    args = {"path": str(env_path), "values": {"REDIS_PASSWORD": "new-fake-pass"}, "secret_keys": ["REDIS_PASSWORD"]}
+    result, output = run_module(args)
+    assert result["changed"] is True, output
+    assert result["updated_keys"] == ["REDIS_PASSWORD"]
+    assert env_path.read_bytes() == before.replace(b"REDIS_PASSWORD=old-pass", b"REDIS_PASSWORD=new-fake-pass")
+    again, output = run_module(args)
+    assert again["changed"] is False, output
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  api:\n    image: example.invalid/none\n    env_file: [app.env]\n", encoding="utf-8"
+    )
+    config = json.loads(compose("envbom%s" % uuid.uuid4().hex[:8], tmp_path, "config", "--format", "json").stdout)
+    environment = config["services"]["api"]["environment"]
+    assert environment["JWT_PRIVATE_KEY"] == FAKE_PEM
+    assert environment["REDIS_PASSWORD"] == "new-fake-pass"
+    assert environment["TAIL"] == "1"

@@ -94,7 +94,19 @@ def test_parse_line_decodes_like_compose(line: str, key: str, value: str) -> Non
 
 @pytest.mark.parametrize(
     "line",
-    ["KEY=$HOME", "KEY=${X}", "KEY=a${X:-def}", 'KEY="$X"', 'KEY="pre${X}"', 'KEY="\\0"', 'KEY="\\x41"', 'KEY="\\$$X"'],
+    [
+        "KEY=$HOME",
+        "KEY=${X}",
+        "KEY=a${X:-def}",
+        'KEY="$X"',
+        'KEY="pre${X}"',
+        'KEY="\\$$X"',
+        "KEY=$\u212a",  # Kelvin sign: Go's case folding makes it a name letter
+        "KEY=${\u017f}",  # long s, likewise
+        "KEY=$lower",
+        "KEY=${A:-${B}}",
+        'KEY="\\0777"',  # an octal escape above 0x7f: one raw byte in Compose
+    ],
 )
 def test_interpolated_values_are_not_literal(line: str) -> None:
     value = parse_line(line, "\n", 1).value
@@ -110,15 +122,21 @@ def test_blank_and_comment_lines(line: str) -> None:
 @pytest.mark.parametrize(
     ("text", "lineno", "reason"),
     [
-        ("novalue\n", 1, "no '='"),
-        ("export KEY\n", 1, "no '='"),
-        ("A=1\n1ABC=x\n", 2, "invalid variable name"),
         ("A=1\nB=2\nFOO BAR=x\n", 3, "invalid variable name"),
-        ("A:b=c\n", 1, "invalid variable name"),
-        ("=x\n", 1, "invalid variable name"),
-        ("# c\n\nK='unterminated\n", 3, "unterminated single quote"),
-        ('K="unterminated\n', 1, "unterminated double quote"),
-        ('K="multi\nline"\n', 1, "unterminated double quote"),
+        ("FOO BAR\n", 1, "cannot contain a space"),
+        ("A=1\nB+C=2\n", 2, "invalid variable name"),
+        ("A$B=1\n", 1, "invalid variable name"),
+        ("A\u2003B=1\n", 1, "invalid variable name"),
+        ("INHERITED # comment\n", 1, "invalid variable name"),
+        ("\x1c\nA=1\n", 1, "invalid variable name"),
+        ("# c\n\nK='unterminated\n", 3, "unterminated quoted value"),
+        ('K="unterminated\n', 1, "unterminated quoted value"),
+        ('A=1\nK="multi\nline\nB=2\n', 2, "unterminated quoted value"),
+        ("A=${}\n", 1, "invalid interpolation"),
+        ("A=1\nB=${1}\n", 2, "invalid interpolation"),
+        ("A=${X\n", 1, "invalid interpolation"),
+        ("A=${X/a/b}\n", 1, "invalid interpolation"),
+        ('A="${"\n', 1, "invalid interpolation"),
         ("K='x' junk\n", 1, "unexpected text after the closing quote"),
         ('A=1\r\nK="x"junk', 2, "unexpected text after the closing quote"),
     ],
@@ -131,7 +149,9 @@ def test_parse_errors_name_the_line(text: str, lineno: int, reason: str) -> None
     assert reason in str(exc.value)
 
 
-@pytest.mark.parametrize("line", ["PASSWORD hunter2-secret", "BAD KEY='hunter2-secret'", "K='hunter2-secret"])
+@pytest.mark.parametrize(
+    "line", ["PASSWORD hunter2-secret\n", "BAD KEY='hunter2-secret'", "K='hunter2-secret", "K=${hunter2-secret"]
+)
 def test_parse_errors_never_quote_the_line(line: str) -> None:
     with pytest.raises(EnvParseError) as exc:
         parse_env(line)
@@ -167,6 +187,117 @@ def test_effective_and_duplicates() -> None:
     assert env.effective() == {"A": Value("3"), "B": Value("2"), "C": Value("5")}
     assert env.duplicates() == ["A", "B"]
     assert env.last_index("A") == 2 and env.last_index("Z") is None
+
+
+# --- Compose syntax beyond KEY=VALUE (values checked with docker compose config) ---
+
+FAKE_PEM = (
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDfakefakefake\n"
+    "bm90LWEtcmVhbC1rZXktanVzdC10ZXN0LWRhdGEtZm9yLXRoZS1wYXJzZXI=\n"
+    "-----END PRIVATE KEY-----"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("A=\u00a0x\nB=\u0085y\nC=\x0bz\nD=\x0cw\n", {"A": "x", "B": "y", "C": "z", "D": "w"}),
+        ("A=\u2003x\nB=\u3000y\n", {"A": "\u2003x", "B": "\u3000y"}),  # not skipped after "="
+        ("A=x\u00a0\nB=y\u2003\nC=z\u3000\n", {"A": "x", "B": "y", "C": "z"}),  # trailing blanks dropped
+        ("A=x\x1c\nB=y\x1d\nC=z\x1e\nD=w\x1f\n", {"A": "x\x1c", "B": "y\x1d", "C": "z\x1e", "D": "w\x1f"}),
+        ("A=\x1cx\n", {"A": "\x1cx"}),
+        ("A=\u00a0'x y'\n", {"A": "x y"}),
+        ("A=\u2003'x y'\n", {"A": "\u2003'x y'"}),
+        ("\u3000\n\u2003# c\n\u00a0A=1\n", {"A": "1"}),
+        ("export =1\n", {"": "1"}),
+        ("export\tA=1\nexport \u00a0B=2\n", {"A": "1", "B": "2"}),
+        ("exportA=1\nexport\u00a0B=2\nexport=3\n", {"exportA": "1", "export\u00a0B": "2", "export": "3"}),
+        ("A: 1\nB :x\nC:=y\nD=:z\n", {"A": "1", "B": "x", "C": "=y", "D": ":z"}),
+        ("456 = ABC\n-A=1\na[1]=c\nA.B-C=d\n", {"456": "ABC", "-A": "1", "a[1]": "c", "A.B-C": "d"}),
+        ("\u00e1rv-T\u00dc=\u00e9\nA\tB=1\nC\u00a0=2\n", {"\u00e1rv-T\u00dc": "\u00e9", "A\tB": "1", "C": "2"}),
+        ('="value"\n', {"": "value"}),
+        (
+            'A="\\0123"\nB="\\0"\nC="\\01"\nD="\\x41"\nE="\\u00e9"\n',
+            {"A": "S", "B": "\\", "C": "\\1", "D": "\\x41", "E": "\\u00e9"},
+        ),
+        ("A=$1\nB=a$\nC=$\u00e9\nD='$\u212a'\n", {"A": "$1", "B": "a$", "C": "$\u00e9", "D": "$\u212a"}),
+        ("A=1\nNAME", {"A": "1", "": "NAME"}),  # a bare name without a line break: the empty name's value
+        ("A=1\r\nK=\"" + FAKE_PEM.replace("\n", "\r\n") + "\"\r\n", {"A": "1", "K": FAKE_PEM.replace("\n", "\r\n")}),
+        ("K='" + FAKE_PEM + "' # the key\nB=2", {"K": FAKE_PEM, "B": "2"}),
+        ('K="a\\n\nb \\"c\\" $$"\n', {"K": 'a\n\nb "c" $'}),
+    ],
+)
+def test_compose_syntax_reads_like_compose(text: str, expected: dict[str, str]) -> None:
+    env = parse_env(text)
+    assert env.effective() == {k: Value(v, True) for k, v in expected.items()}
+    assert serialize(env) == text
+
+
+def test_bare_key_inherits_and_is_not_literal() -> None:
+    text = "A=1\n  INHERITED\t\nB=2\r\nOTHER\r\n"
+    env = parse_env(text)
+    assert env.effective()["INHERITED"] == Value("", False)
+    assert [line.form for line in env.lines] == ["assign", "inherit", "assign", "inherit"]
+    assert not update_env(env, {"A": "1"}).changed
+    result = update_env(env, {"INHERITED": "set here", "OTHER": "x"})
+    assert result.updated == ["INHERITED", "OTHER"]
+    assert serialize(result.env) == "A=1\n  INHERITED='set here'\nB=2\r\nOTHER=x\r\n"
+    assert serialize(update_env(env, {}, absent=["INHERITED"]).env) == "A=1\nB=2\r\nOTHER\r\n"
+    assert mask_env(env, ["INHERITED"]) == text
+
+
+def test_bare_name_at_the_end_keeps_its_meaning_when_a_key_is_added() -> None:
+    env = parse_env("A=1\nNAME")
+    result = update_env(env, {"B": "2"})
+    assert serialize(result.env) == "A=1\nB=2\nNAME"
+    assert parse_env(serialize(result.env)).effective() == {"A": Value("1"), "B": Value("2"), "": Value("NAME")}
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_bom_is_kept_byte_for_byte(newline: str) -> None:
+    text = "\ufeffA=1%(n)s# c%(n)sB=2%(n)s" % {"n": newline}
+    env = parse_env(text)
+    assert env.bom == "\ufeff" and env.effective() == {"A": Value("1"), "B": Value("2")}
+    assert serialize(env) == text
+    assert serialize(update_env(env, {"A": "9"}).env) == text.replace("A=1", "A=9")
+    assert serialize(update_env(env, {"C": "3"}).env) == text + "C=3" + newline
+    assert mask_env(env, ["A"]).startswith("\ufeffA=" + MASK)
+    assert serialize(parse_env("\ufeff")) == "\ufeff"
+    assert serialize(update_env(parse_env("\ufeff"), {"A": "1"}).env) == "\ufeffA=1\n"
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+@pytest.mark.parametrize("quote", ['"', "'"])
+def test_multi_line_pem_is_kept_byte_for_byte_while_another_key_changes(newline: str, quote: str) -> None:
+    pem = FAKE_PEM.replace("\n", newline)
+    text = "\ufeff# keys%(n)sJWT_PRIVATE_KEY=%(q)s%(pem)s%(q)s # fake%(n)sREDIS_PASSWORD=old%(n)sTAIL=1" % {
+        "n": newline, "q": quote, "pem": pem
+    }
+    env = parse_env(text)
+    assert env.effective()["JWT_PRIVATE_KEY"] == Value(pem)
+    result = update_env(env, {"REDIS_PASSWORD": "new-fake-pass", "ADDED": "x"})
+    assert result.updated == ["REDIS_PASSWORD"] and result.added == ["ADDED"]
+    out = serialize(result.env)
+    assert out == text.replace("REDIS_PASSWORD=old", "REDIS_PASSWORD=new-fake-pass") + newline + "ADDED=x" + newline
+    again = parse_env(out)
+    assert again.effective()["JWT_PRIVATE_KEY"] == Value(pem)
+    assert again.effective()["REDIS_PASSWORD"] == Value("new-fake-pass")
+    # the diff view masks the multi-line secret as one value
+    masked = mask_env(env, ["JWT_PRIVATE_KEY"])
+    assert "fakefake" not in masked and "JWT_PRIVATE_KEY=" + MASK + " # fake" in masked
+
+
+def test_multi_line_value_lines_are_counted() -> None:
+    from ansible.module_utils.copilotos_state import line_numbers
+
+    env = parse_env("A=1\nK=\"" + FAKE_PEM + "\"\nB=2\n")
+    assert line_numbers(env) == {"A": 1, "K": 2, "B": 6}
+
+
+def test_managed_multi_line_value_is_replaced_whole() -> None:
+    env = parse_env("K='" + FAKE_PEM + "'\nB=2\n")
+    assert serialize(update_env(env, {"K": "short"}).env) == "K=short\nB=2\n"
 
 
 # --- renderer ----------------------------------------------------------------
