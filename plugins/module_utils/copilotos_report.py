@@ -451,7 +451,7 @@ def log_watch(run: dict[str, Any]) -> dict[str, Any] | None:
 
 def made_a_change(run: dict[str, Any], audit: bool) -> bool:
     """Whether the run changed the host (a rollback did: it changed, then restored)."""
-    if audit:
+    if audit or run.get("result") in ("refused", "unreachable"):
         return False
     return bool(run.get("changed_keys") or run.get("override_changed") or run.get("recreated")
                 or run.get("result") == "rolled_back")

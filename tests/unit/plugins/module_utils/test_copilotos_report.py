@@ -586,6 +586,10 @@ def test_a_remediation_that_changed_nothing_has_no_post_change_record() -> None:
     assert "## 6." not in md and "**Nothing to change**" in md
 
 
+def test_a_refused_run_has_no_post_change_record() -> None:
+    assert build(changed_run(result="refused", failure="refused: placeholder password"))["post_change"] is None
+
+
 def test_a_rolled_back_run_keeps_its_post_change_record() -> None:
     run = changed_run(result="rolled_back", failure="health check failed after recreate", log_watch=None)
     report = build(run)
