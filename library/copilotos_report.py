@@ -55,6 +55,12 @@ options:
     type: str
     choices: [critical, medium, low, never]
     default: critical
+  next_audit_hours:
+    description:
+      - After a run that changed the host, the post-change record names when the next scheduled audit
+        looks again, this many hours after the run finished (the diagnosis's "revisit in 48 h").
+    type: int
+    default: 48
   secrets:
     description: Secret values that must never appear in a report. C(no_log).
     type: list
@@ -145,7 +151,8 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     run_id = params["run_id"] or os.path.basename(report_dir.rstrip("/"))
     warnings: list[str] = []
     try:
-        report = prepare(params["run"], params["catalogue"], params["secrets"], run_id, utc_now(), warnings)
+        report = prepare(params["run"], params["catalogue"], params["secrets"], run_id, utc_now(), warnings,
+                         params["next_audit_hours"])
         if module.check_mode:
             render_markdown(report, params["template_dir"])
             files: dict[str, str] = {}
@@ -178,6 +185,7 @@ def main() -> None:
             latest_link=dict(type="path"),
             run_id=dict(type="str"),
             fail_on=dict(type="str", default="critical", choices=list(FAIL_ON)),
+            next_audit_hours=dict(type="int", default=48),
             secrets=dict(type="list", elements="str", default=[], no_log=True),
         ),
         supports_check_mode=True,

@@ -14,9 +14,11 @@ The report document is described in ``docs/report-schema.md``
 
 from __future__ import annotations
 
+import base64
 import datetime
 import fcntl
 import glob
+import hashlib
 import html
 import json
 import os
@@ -48,6 +50,8 @@ MODES = ("audit", "remediate", "rollback")
 RESULTS = ("compliant", "remediated", "findings", "failed", "rolled_back", "refused", "unreachable")
 VERIFY_VALUES = ("passed", "failed", "skipped")
 CATALOGUE_FIELDS = ("id", "severity", "title", "check", "fix")
+NEXT_AUDIT_HOURS = 48
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 UNKNOWN_CODE = "UNKNOWN_FINDING"
 ROLLED_BACK_CODE = "ROLLED_BACK"
 AREA_LABELS = {
@@ -148,13 +152,16 @@ def run_errors(run: Any) -> list[str]:
         errors.append("run.mode must be one of %s" % ", ".join(MODES))
     if run.get("result") not in RESULTS:
         errors.append("run.result must be one of %s" % ", ".join(RESULTS))
-    for key in ("started", "finished", "user", "project_dir", "compose_project", "failure", "backup_path"):
+    for key in ("started", "finished", "user", "project_dir", "compose_project", "failure", "backup_path",
+                "started_before", "started_after"):
         _check_type(errors, run, key, (str,), "a string or null")
     for key in ("check_mode", "override_changed", "recreated"):
         _check_type(errors, run, key, (bool,), "a boolean")
     for key in ("containers", "findings", "changed_keys", "history"):
         _check_type(errors, run, key, (list,), "a list")
     _check_type(errors, run, "verification", (dict,), "a mapping")
+    _check_type(errors, run, "log_watch", (dict,), "a mapping or null")
+    errors += log_watch_errors(run.get("log_watch"))
     for index, item in enumerate(run.get("containers") or []):
         if not isinstance(item, dict):
             errors.append("run.containers[%d] must be a mapping" % index)
@@ -176,6 +183,27 @@ def run_errors(run: Any) -> list[str]:
     for step, value in (run.get("verification") or {}).items():
         if value is not None and value not in VERIFY_VALUES:
             errors.append("run.verification.%s must be one of %s" % (step, ", ".join(VERIFY_VALUES)))
+    return errors
+
+
+def log_watch_errors(watch: Any) -> list[str]:
+    """Problems of ``run.log_watch`` (the verification's log scan), when there is one."""
+    if not isinstance(watch, dict):
+        return []
+    errors = []
+    for key in ("window_s", "scanned_lines"):
+        value = watch.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+            errors.append("run.log_watch.%s must be a number of %s or null" % (key, "seconds" if key == "window_s"
+                                                                                 else "lines"))
+    if watch.get("since") is not None and not isinstance(watch["since"], str):
+        errors.append("run.log_watch.since must be a string or null")
+    counts = watch.get("counts")
+    if counts is not None and (
+        not isinstance(counts, dict)
+        or any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in counts.values())
+    ):
+        errors.append("run.log_watch.counts must map each signature to a count")
     return errors
 
 
@@ -379,12 +407,95 @@ def normalize_container(item: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def parse_utc(text: Any) -> datetime.datetime | None:
+    """A UTC time from ``2026-11-29T06:01:00Z`` style text (None when it is not one)."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    try:
+        parsed = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed.astimezone(datetime.timezone.utc)
+
+
+def next_audit(finished: Any, generated_at: Any, hours: int) -> dict[str, Any]:
+    """When the next scheduled audit looks again: the run's end (else the report's time) + ``hours``."""
+    base = parse_utc(finished) or parse_utc(generated_at)
+    at = (base + datetime.timedelta(hours=hours)).strftime(TIME_FORMAT) if base else None
+    return {"after_hours": hours, "from": base.strftime(TIME_FORMAT) if base else None, "at": at}
+
+
+def log_watch(run: dict[str, Any]) -> dict[str, Any] | None:
+    """The verification's log scan: the window watched, what it read, the signatures with counts."""
+    watch = run.get("log_watch")
+    if not isinstance(watch, dict):
+        return None
+    counts = watch.get("counts") or {}
+    signatures = [
+        {"signature": str(name), "code": "LOG_SIGNATURE_%s" % str(name).upper(), "count": int(count)}
+        for name, count in sorted(counts.items(), key=lambda item: (-int(item[1]), str(item[0])))
+    ]
+    return {
+        "window_s": watch.get("window_s"),
+        "since": watch.get("since"),
+        "scanned_lines": watch.get("scanned_lines"),
+        "signatures": signatures,
+        "matches": sum(item["count"] for item in signatures),
+    }
+
+
+def made_a_change(run: dict[str, Any], audit: bool) -> bool:
+    """Whether the run changed the host (a rollback did: it changed, then restored)."""
+    if audit or run.get("result") in ("refused", "unreachable"):
+        return False
+    return bool(run.get("changed_keys") or run.get("override_changed") or run.get("recreated")
+                or run.get("result") == "rolled_back")
+
+
+def post_change(
+    run: dict[str, Any], audit: bool, verification: list[dict[str, str]], overall: str, generated_at: str,
+    next_audit_hours: int,
+) -> dict[str, Any] | None:
+    """The post-change record (the diagnosis's production checklist); None when nothing was changed.
+
+    Everything comes from the run record the earlier stages published: the
+    backup (copilotos_backup), the keys (copilotos_write, names only), the
+    restart (compose_apply's StartedAt before and after), the verification and
+    its log watch (copilotos_verify).
+    """
+    if not made_a_change(run, audit):
+        return None
+    recreated = bool(run.get("recreated"))
+    return {
+        "backup_path": run.get("backup_path"),
+        "changed_keys": list(run.get("changed_keys") or []),
+        "override_changed": bool(run.get("override_changed")),
+        "restart": {
+            "recreated": recreated,
+            "service": "api",
+            "started_before": run.get("started_before"),
+            "started_after": run.get("started_after") if recreated else None,
+        },
+        "verification": [dict(row) for row in verification],
+        "verification_overall": overall,
+        "log_watch": log_watch(run),
+        "rolled_back": run.get("result") == "rolled_back",
+        "next_audit": next_audit(run.get("finished"), generated_at, next_audit_hours),
+    }
+
+
 def build_report(
     run: dict[str, Any],
     catalogue: dict[str, dict[str, Any]],
     run_id: str,
     generated_at: str,
     warnings: list[str] | None = None,
+    next_audit_hours: int = NEXT_AUDIT_HOURS,
 ) -> dict[str, Any]:
     """The JSON report document of one host (schema_version 1).
 
@@ -406,6 +517,8 @@ def build_report(
     audit = is_audit(run)
     host = run["host"]
     changed_keys = list(run.get("changed_keys") or [])
+    verification = verification_rows(run.get("verification") or {})
+    overall = overall_verification(run)
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
@@ -426,8 +539,8 @@ def build_report(
         "containers": [normalize_container(c) for c in run.get("containers") or []],
         "findings": findings,
         "action_plan": action_plan(findings, host, remediable=audit or run["result"] in ("failed", "rolled_back")),
-        "verification": verification_rows(run.get("verification") or {}),
-        "verification_overall": overall_verification(run),
+        "verification": verification,
+        "verification_overall": overall,
         "changes": {
             "audit_only": audit,
             "changed_keys": [] if audit else changed_keys,
@@ -436,6 +549,7 @@ def build_report(
             "backup_path": run.get("backup_path"),
             "recreated": bool(run.get("recreated")) and not audit,
         },
+        "post_change": post_change(run, audit, verification, overall, generated_at, next_audit_hours),
         "history": list(run.get("history") or []),
     }
 
@@ -467,14 +581,48 @@ def summary(report: dict[str, Any], files: dict[str, str], fail_on: str) -> dict
 # Rendering
 # --------------------------------------------------------------------------
 
+STYLE_TEMPLATE = "index.css"  # included verbatim inside <style>; its hash goes into the page's CSP
 SEVERITY_ICONS = {"critical": "🔴", "medium": "🟡", "low": "🟢", "info": "🔵"}
 VERIFY_ICONS = {"passed": "✅", "failed": "❌", "skipped": "⏭️", "rolled_back": "↩️", "not_run": "-", "unreachable": "⛔"}
 
 
-def md_cell(value: Any) -> str:
-    """A value safe inside a Markdown table cell."""
+_MD_ESCAPE = re.compile(r"([\\`\[\]|])")
+
+
+def md_text(value: Any) -> str:
+    """Host text as inert Markdown prose (also safe inside a table cell).
+
+    One line (whitespace collapsed: no block can start inside it); ``\\``,
+    backticks, brackets and pipes backslash-escaped (no code span, link,
+    image or table cell can open or close); ``&``, ``<`` and ``>`` as HTML
+    entities (no raw HTML, no autolink). Rendered, it shows the text as given.
+    """
     text = "-" if value is None or value == "" else str(value)
-    return " ".join(text.replace("\\", "\\\\").replace("|", "\\|").split())
+    return html.escape(_MD_ESCAPE.sub(r"\\\1", " ".join(text.split())), quote=False)
+
+
+md_cell = md_text  # the table-cell name the templates used first
+
+
+def md_code(value: Any, in_table: bool = False) -> str:
+    """Host text as one inline code span that it cannot close.
+
+    The delimiter is a backtick run longer than any inside the text, padded
+    with a space when the text starts or ends with a backtick. Inside a code
+    span nothing else is interpreted, so no HTML escaping is needed (it would
+    show); in a table cell (``in_table``) pipes are escaped, which GFM undoes.
+    """
+    text = "-" if value is None or value == "" else " ".join(str(value).split())
+    if in_table:
+        text = text.replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return "%s%s%s%s%s" % (fence, pad, text, pad, fence)
+
+
+def md_code_cell(value: Any) -> str:
+    """``md_code`` for a table cell."""
+    return md_code(value, in_table=True)
 
 
 def md_fence(text: str) -> str:
@@ -521,7 +669,8 @@ def _environment(template_dir: str) -> Any:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(md_cell=md_cell, md_fence=md_fence, duration=duration, pretty_json=pretty_json)
+    env.filters.update(md_cell=md_cell, md_text=md_text, md_code=md_code, md_code_cell=md_code_cell,
+                       md_fence=md_fence, duration=duration, pretty_json=pretty_json)
     env.globals.update(
         severities=SEVERITIES,
         severity_icons=SEVERITY_ICONS,
@@ -537,6 +686,16 @@ def render_markdown(report: dict[str, Any], template_dir: str) -> str:
     return str(template.render(report=report, file=safe_host_name(report["host"])))
 
 
+def style_hash(style: str) -> str:
+    """The CSP source (``'sha256-...'``) that allows exactly this inline <style> text."""
+    return "'sha256-%s'" % base64.b64encode(hashlib.sha256(style.encode("utf-8")).digest()).decode("ascii")
+
+
+def content_security_policy(style: str) -> str:
+    """The page's policy: nothing loads or runs but its own inline style; no base, no form target."""
+    return "default-src 'none'; style-src %s; base-uri 'none'; form-action 'none'" % style_hash(style)
+
+
 def render_index(reports: list[dict[str, Any]], run_id: str, generated_at: str, template_dir: str) -> str:
     """The run's index.html from the reports of every host (sorted by host)."""
     reports = sorted(reports, key=lambda item: str(item.get("host", "")))
@@ -549,14 +708,16 @@ def render_index(reports: list[dict[str, Any]], run_id: str, generated_at: str, 
     for report in reports:
         for severity in SEVERITIES:
             totals[severity] += int(report.get("counts", {}).get(severity, 0))
-    template = _environment(template_dir).get_template("index.html.j2")
+    env = _environment(template_dir)
+    style = str(env.get_template(STYLE_TEMPLATE).render())
     return str(
-        template.render(
+        env.get_template("index.html.j2").render(
             reports=[dict(report, file=safe_host_name(report["host"])) for report in reports],
             findings=rows,
             totals=totals,
             run_id=run_id,
             generated_at=generated_at,
+            csp=content_security_policy(style),
         )
     )
 
@@ -566,6 +727,7 @@ def leak_check(texts: dict[str, str], secrets: Iterable[str | None]) -> None:
     forms = secret_forms(secrets)
     forms += [html.escape(form) for form in forms]
     forms += [json.dumps(form)[1:-1] for form in forms]
+    forms += [md_text(form) for form in forms] + [form.replace("|", "\\|") for form in forms]
     for name, text in texts.items():
         if any(form and form in text for form in forms):
             raise ReportError("the rendered %s would contain a secret value; nothing was written" % name)
@@ -645,6 +807,7 @@ def prepare(
     run_id: str,
     generated_at: str,
     warnings: list[str],
+    next_audit_hours: int = NEXT_AUDIT_HOURS,
 ) -> dict[str, Any]:
     """Validate, refuse secrets, mask and build one host's report document."""
     errors = run_errors(run)
@@ -657,7 +820,9 @@ def prepare(
             "copilotos_run holds a secret value at %s; refusing to write any report" % ", ".join(leaks[:5])
         )
     masked = mask_tree(run)
-    return build_report(masked, load_catalogue(catalogue_path), run_id, generated_at, warnings)
+    if isinstance(next_audit_hours, bool) or not isinstance(next_audit_hours, int) or next_audit_hours < 1:
+        raise ReportError("next_audit_hours must be a whole number of hours, at least 1")
+    return build_report(masked, load_catalogue(catalogue_path), run_id, generated_at, warnings, next_audit_hours)
 
 
 def write_reports(
@@ -707,6 +872,7 @@ def write_reports(
 __all__ = [
     "FAIL_ON",
     "MASK",
+    "NEXT_AUDIT_HOURS",
     "SCHEMA_VERSION",
     "ReportError",
     "build_report",

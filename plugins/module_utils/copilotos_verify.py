@@ -268,7 +268,9 @@ def probe_logs(ctx: Verification) -> dict[str, Any]:
     result = logs_probe(params(LOGS_KWARGS, project_name=ctx.project, service=ctx.service,
                                watch_seconds=ctx.watch_seconds, secrets=[s for s in [ctx.password] if s],
                                docker_host=ctx.docker_host, mode="audit"), client=ctx.client)
-    return {k: result.get(k) for k in ("counts", "matches", "scanned_lines", "since", "findings")}
+    out = {k: result.get(k) for k in ("counts", "matches", "scanned_lines", "since", "findings")}
+    out["watch_seconds"] = ctx.watch_seconds  # how long the log was followed after the scan (the report's window)
+    return out
 
 
 def log_symptoms(result: Mapping[str, Any]) -> list[dict[str, Any]]:

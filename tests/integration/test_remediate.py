@@ -314,6 +314,15 @@ def test_remediation_fixes_the_live_system(lab: Lab) -> None:
     wait_healthy(lab)
     api_after = api_state(lab)
     assert api_after[0] != api_before[0] and api_after[1] != api_before[1], "the api was not recreated"
+    # The report's post-change record (the diagnosis's production checklist), from this run's stage facts.
+    report = json.loads(sorted((lab.work / "reports").glob("*/%s.json" % HOST))[-1].read_text())
+    record = report["post_change"]
+    assert record and record["backup_path"] and record["changed_keys"], report["changes"]
+    assert record["restart"]["recreated"] is True
+    assert record["restart"]["started_before"] == api_before[1], record["restart"]
+    assert record["restart"]["started_after"] and record["restart"]["started_after"] != api_before[1]
+    assert record["log_watch"] and record["log_watch"]["window_s"] == 2, record["log_watch"]
+    assert record["verification"] and record["next_audit"]["after_hours"] == 48 and record["next_audit"]["at"]
 
     # The container runs the corrected values (and the seed's names beside them).
     env = container_env(lab.api_container)
@@ -395,6 +404,9 @@ def test_second_run_changes_nothing(lab: Lab) -> None:
     assert run.failed(HOST) == 0 and host_changed(run) == 0, run.stats
     assert api_state(lab) == api_before
     assert lab.host.env_file.read_bytes() == env_before
+    # Nothing changed: no post-change record in the report.
+    report = json.loads(sorted((lab.work / "reports").glob("*/%s.json" % HOST))[-1].read_text())
+    assert report["post_change"] is None, report["post_change"]
     # The operator's summary after the recap: no finding above info (the app's own facts stay, as
     # info), nothing changed, nothing recreated, proven.
     assert re.search(r"^rem\s+0\s+0\s+0\s+\d+\s+none\s+no\s+passed\s", run.stdout.partition("COPILOTOS SUMMARY")[2],

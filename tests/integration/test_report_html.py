@@ -8,6 +8,12 @@ critical findings under the default, 0 with ``never``), the refusal of a run
 that carries a secret, and that no secret reaches any output. Then Chromium
 (Debian's package, /usr/bin/chromium) loads the page: ``--dump-dom`` must
 show the matrix and the findings, ``--screenshot`` must produce a PNG.
+
+A second run, a remediation, carries hostile strings from "the host" (log
+lines, env values, a container name, evidence): the page must show them as
+text (escaped in the source, text in Chromium's DOM), with no injected element
+and the document title unchanged, under its Content-Security-Policy; its
+post-change record names the backup, keys, restart, log watch and next audit.
 """
 
 from __future__ import annotations
@@ -134,11 +140,12 @@ def runs(leak: bool = False) -> dict[str, Any]:
 
 
 def play(
-    tmp: Path, *extra: str, leak: bool = False, check: bool = True, serial: bool = True
+    tmp: Path, *extra: str, leak: bool = False, check: bool = True, serial: bool = True,
+    synthetic: dict[str, Any] | None = None, inventory: str = INVENTORY,
 ) -> subprocess.CompletedProcess[str]:
-    (tmp / "inventory.ini").write_text(INVENTORY, encoding="utf-8")
+    (tmp / "inventory.ini").write_text(inventory, encoding="utf-8")
     (tmp / "playbook.yml").write_text(PLAYBOOK_SERIAL if serial else PLAYBOOK_INLINE, encoding="utf-8")
-    extra_vars = {"synthetic_runs": runs(leak), "copilotos_report_secrets": [SECRET, MONGO_SECRET],
+    extra_vars = {"synthetic_runs": synthetic or runs(leak), "copilotos_report_secrets": [SECRET, MONGO_SECRET],
                   "copilotos_report_dir": str(tmp / "reports")}
     (tmp / "vars.json").write_text(json.dumps(extra_vars), encoding="utf-8")
     env = dict(os.environ)
@@ -319,3 +326,136 @@ def test_index_renders_in_headless_chromium(audit: tuple[Path, Any]) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+# --- untrusted text stays text ------------------------------------------------------------
+
+PWN_SCRIPT = "<script>document.title='pwned'</script>"
+PWN_IMG = "<img src=x onerror=\"document.title='pwned'\">"
+PWN_SVG = "\"><svg onload=\"document.title='pwned'\">"
+PWN_ATTR = "'><img src=x onerror=alert(1)>"
+HOSTILE_INVENTORY = """\
+[copilotos]
+hostile ansible_connection=local
+"""
+
+
+def hostile_runs() -> dict[str, Any]:
+    log_line = "2026-11-29T06:00:41Z ERROR %s Error 111 connecting to localhost:6379 | `x`" % PWN_IMG
+    return {"hostile": {
+        "host": "hostile", "mode": "remediate", "check_mode": False, "result": "remediated", "user": PWN_SVG,
+        "started": "2026-11-29T06:00:00Z", "finished": "2026-11-29T06:01:00Z",
+        "project_dir": "/srv/%s" % PWN_ATTR, "compose_project": PWN_SVG,
+        "containers": [{"service": PWN_SVG, "state": "running", "health": "healthy", "image": PWN_SCRIPT,
+                        "started_at": "2026-11-29T06:00:40Z", "uptime_s": 20}],
+        "findings": [
+            {"code": "CORS_ORIGIN_MISSING", "severity": "critical", "message": "CORS_ORIGINS is %s" % PWN_SCRIPT,
+             "where": [{"file": "/srv/.env.production", "line": 4, "key": "CORS_ORIGINS", "note": PWN_SVG},
+                       {"container": PWN_SVG}],
+             "evidence": {"CORS_ORIGINS": PWN_SCRIPT, "container": PWN_SVG, "line": log_line},
+             "symptoms": [{"code": "LOG_SIGNATURE_CORS_REJECTED", "severity": "medium", "message": log_line}]},
+            {"code": "LOG_SIGNATURE_REDIS_CONNECTION_FAILED", "severity": "critical", "message": log_line,
+             "evidence": {"count": 2, "sample": log_line, "attr": PWN_ATTR}},
+        ],
+        "changed_keys": ["CORS_ORIGINS", "REDIS_URL"], "override_changed": True,
+        "backup_path": "/var/backups/copilotos/20261129T060000Z", "recreated": True,
+        "started_before": "2026-11-29T02:00:00.111111111Z", "started_after": "2026-11-29T06:00:40.222222222Z",
+        "log_watch": {"window_s": 5, "since": "2026-11-29T06:00:40Z", "scanned_lines": 17,
+                      "counts": {"redis_connection_failed": 2}},
+        "verification": {"redis_auth": "passed", "health": "passed", "cors": "failed", "logs": "failed"},
+        "failure": None,
+        "history": [{"time": "2026-11-28T06:00:00Z", "user": PWN_IMG, "changed_keys": [PWN_SCRIPT],
+                     "backup": PWN_SVG, "restarted": True, "verification": PWN_ATTR}],
+    }}
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    tmp = tmp_path_factory.mktemp("report-hostile")
+    proc = play(tmp, "-e", "copilotos_report_next_audit_hours=24", check=False, serial=False,
+                synthetic=hostile_runs(), inventory=HOSTILE_INVENTORY)
+    return tmp, proc
+
+
+INJECTED = re.compile(r"<(script|img|svg|iframe|object|embed)\b", re.I)
+
+
+def test_hostile_run_writes_its_reports(hostile: tuple[Path, Any]) -> None:
+    _, proc = hostile
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "COPILOTOS SUMMARY" in proc.stdout
+
+
+def test_hostile_text_is_escaped_in_the_html_source(hostile: tuple[Path, Any]) -> None:
+    tmp, _ = hostile
+    page = (run_dirs(tmp)[0] / "index.html").read_text(encoding="utf-8")
+    assert INJECTED.findall(page) == []
+    assert "onerror=\"" not in page and "onload=\"" not in page
+    for raw in (PWN_SCRIPT, PWN_IMG, PWN_SVG, PWN_ATTR):
+        assert raw not in page
+    assert "&lt;script&gt;document.title=&#39;pwned&#39;&lt;/script&gt;" in page
+    assert "&#34;&gt;&lt;svg onload=&#34;document.title=&#39;pwned&#39;&#34;&gt;" in page
+    assert '<meta http-equiv="Content-Security-Policy" content="default-src &#39;none&#39;; style-src' in page
+
+
+def test_hostile_text_is_text_in_chromium_and_the_title_holds(hostile: tuple[Path, Any]) -> None:
+    tmp, _ = hostile
+    run_dir = run_dirs(tmp)[0]
+    dom = chromium("--enable-logging=stderr", "--v=0", "--dump-dom", (run_dir / "index.html").as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    # No element came from the host's text...
+    assert INJECTED.findall(html) == [], INJECTED.findall(html)
+    # ...and the text is there, as text (Chromium serialises text nodes with < > & escaped, quotes as is).
+    assert "&lt;script&gt;document.title='pwned'&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=\"document.title='pwned'\"&gt;" in html
+    assert "\"&gt;&lt;svg onload=\"document.title='pwned'\"&gt;" in html
+    titles = re.findall(r"<title>(.*?)</title>", html, re.S)
+    assert titles == ["copilotos diagnosis · run %s" % run_dir.name], titles
+    # The page's own inline style is allowed by the CSP's hash (else Chromium logs a refusal).
+    assert "violates the following Content Security Policy" not in dom.stderr
+    assert "Content Security Policy" not in dom.stderr, dom.stderr[-2000:]
+    # the post-change record of the host is on the page
+    assert '<section class="post-change" id="post-change-hostile">' in html
+
+
+def test_hostile_text_is_inert_in_the_markdown(hostile: tuple[Path, Any]) -> None:
+    markdown_it = pytest.importorskip("markdown_it")
+    tmp, _ = hostile
+    md = (run_dirs(tmp)[0] / "hostile.md").read_text(encoding="utf-8")
+    rendered = markdown_it.MarkdownIt("commonmark", {"html": True}).enable("table").render(md)
+    assert INJECTED.findall(rendered) == [], INJECTED.findall(rendered)
+    assert "&lt;script&gt;document.title='pwned'&lt;/script&gt;" in rendered
+    # a host pipe never adds a table cell
+    for table in re.findall(r"<table>.*?</table>", rendered, re.S):
+        head = len(re.findall(r"<th[ >]", table[:table.index("</thead>")]))
+        for row in table[table.index("<tbody>"):].split("<tr>")[1:]:
+            assert len(re.findall(r"<td[ >]", row)) == head, row
+
+
+def test_hostile_run_post_change_record(hostile: tuple[Path, Any]) -> None:
+    tmp, _ = hostile
+    run_dir = run_dirs(tmp)[0]
+    doc = json.loads((run_dir / "hostile.json").read_text(encoding="utf-8"))
+    pc = doc["post_change"]
+    assert pc["backup_path"] == "/var/backups/copilotos/20261129T060000Z"
+    assert pc["changed_keys"] == ["CORS_ORIGINS", "REDIS_URL"]
+    assert pc["restart"]["started_before"] == "2026-11-29T02:00:00.111111111Z"
+    assert pc["restart"]["started_after"] == "2026-11-29T06:00:40.222222222Z"
+    assert {v["step"]: v["result"] for v in pc["verification"]}["cors"] == "failed"
+    assert pc["log_watch"]["window_s"] == 5 and pc["log_watch"]["signatures"] == [
+        {"signature": "redis_connection_failed", "code": "LOG_SIGNATURE_REDIS_CONNECTION_FAILED", "count": 2}]
+    # the role variable reaches the module: finished + 24 h
+    assert pc["next_audit"] == {"after_hours": 24, "from": "2026-11-29T06:01:00Z", "at": "2026-11-30T06:01:00Z"}
+    md = (run_dir / "hostile.md").read_text(encoding="utf-8")
+    assert "## 6. ✅ Post-change record" in md
+    assert "next scheduled audit at 2026-11-30T06:01:00Z (24 h after the run)" in md
+
+
+def test_audit_index_has_no_post_change_section(audit: tuple[Path, Any]) -> None:
+    tmp, _ = audit
+    page = (run_dirs(tmp)[0] / "index.html").read_text(encoding="utf-8")
+    assert page.count("No change was made in this run: no post-change record.") == 2
+    assert '<section class="post-change"' not in page
+    doc = json.loads((run_dirs(tmp)[0] / "localhost.json").read_text(encoding="utf-8"))
+    assert doc["post_change"] is None

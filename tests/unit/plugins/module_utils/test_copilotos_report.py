@@ -484,3 +484,233 @@ def test_unreachable_run_says_so_in_its_overall_verification() -> None:
     assert report["result"] == "unreachable"
     assert report["verification_overall"] == "unreachable"
     assert "192.0.2.7:22" in rep.render_markdown(report, str(TEMPLATES))
+
+
+# ---------------------------------------------------------------------------
+# The post-change record (the diagnosis's production checklist)
+# ---------------------------------------------------------------------------
+
+HOSTILE = "<img src=x onerror=alert(1)> | `code` [link](javascript:alert(1)) <script>alert(2)</script>"
+
+
+def changed_run(**overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = dict(
+        mode="remediate", check_mode=False, result="remediated", findings=[],
+        backup_path="/var/backups/copilotos/20261129T060000Z", recreated=True, override_changed=True,
+        started_before="2026-11-29T02:00:00.123456789Z", started_after="2026-11-29T06:00:40.5Z",
+        log_watch={"window_s": 5, "since": "2026-11-29T06:00:40Z", "scanned_lines": 42,
+                   "counts": {"cors_rejected": 1, "redis_connection_failed": 3}},
+        verification={"redis_auth": "passed", "health": "passed", "cors": "failed", "logs": "failed"},
+    )
+    values.update(overrides)
+    return make_run(**values)
+
+
+def test_post_change_record_after_a_change() -> None:
+    report = build(changed_run())
+    pc = report["post_change"]
+    assert pc["backup_path"] == "/var/backups/copilotos/20261129T060000Z"
+    assert pc["changed_keys"] == ["REDIS_URL", "CORS_ORIGINS"] and pc["override_changed"] is True
+    assert pc["restart"] == {"recreated": True, "service": "api", "started_before": "2026-11-29T02:00:00.123456789Z",
+                             "started_after": "2026-11-29T06:00:40.5Z"}
+    assert pc["verification"] == [{"step": "redis_auth", "result": "passed"}, {"step": "health", "result": "passed"},
+                                  {"step": "cors", "result": "failed"}, {"step": "logs", "result": "failed"}]
+    assert pc["verification_overall"] == "failed"
+    assert pc["log_watch"] == {
+        "window_s": 5, "since": "2026-11-29T06:00:40Z", "scanned_lines": 42, "matches": 4,
+        "signatures": [
+            {"signature": "redis_connection_failed", "code": "LOG_SIGNATURE_REDIS_CONNECTION_FAILED", "count": 3},
+            {"signature": "cors_rejected", "code": "LOG_SIGNATURE_CORS_REJECTED", "count": 1},
+        ]}
+    # finished 2026-11-29T06:01:00Z + the default 48 h
+    assert pc["next_audit"] == {"after_hours": 48, "from": "2026-11-29T06:01:00Z", "at": "2026-12-01T06:01:00Z"}
+    assert pc["rolled_back"] is False
+    json.dumps(report)
+
+
+def test_post_change_next_audit_interval_is_configurable() -> None:
+    report = rep.prepare(changed_run(), str(CATALOGUE), [SECRET], "r", "2026-11-29T06:01:01Z", [], 6)
+    assert report["post_change"]["next_audit"]["at"] == "2026-11-29T12:01:00Z"
+    # no finish time recorded: counted from the report's own time
+    report = rep.prepare(changed_run(finished=None), str(CATALOGUE), [], "r", "2026-11-29T06:01:01Z", [], 1)
+    assert report["post_change"]["next_audit"]["at"] == "2026-11-29T07:01:01Z"
+    for bad in (0, -1, True, "48"):
+        with pytest.raises(rep.ReportError, match="next_audit_hours"):
+            rep.prepare(changed_run(), str(CATALOGUE), [], "r", "t", [], bad)
+
+
+def test_post_change_markdown_section_lists_the_checklist() -> None:
+    md = rep.render_markdown(build(changed_run()), str(TEMPLATES))
+    headings = re.findall(r"^## (\d)\.", md, re.M)
+    assert headings == ["1", "2", "3", "4", "5", "6"]
+    section = md[md.index("## 6."):]
+    assert "Post-change record" in section.splitlines()[0]
+    assert "| Backup of the configuration before the change | ✅ `/var/backups/copilotos/20261129T060000Z` |" in section
+    assert "| Keys changed (names only) | `REDIS_URL`, `CORS_ORIGINS`; compose override written |" in section
+    assert ("✅ recreated: StartedAt `2026-11-29T02:00:00.123456789Z` → `2026-11-29T06:00:40.5Z`" in section)
+    assert "| Run the verification tests | ❌ failed (2 passed, 2 failed, 0 skipped) |" in section
+    assert ("5 s watched, 42 line(s) read since `2026-11-29T06:00:40Z`: `redis_connection_failed` ×3, "  # noqa: RUF001
+            "`cors_rejected` ×1 |") in section  # noqa: RUF001
+    assert "next scheduled audit at 2026-12-01T06:01:00Z (48 h after the run)" in section
+    assert "| cors | ❌ failed |" in section
+    assert "| redis_connection_failed | `LOG_SIGNATURE_REDIS_CONNECTION_FAILED` | 3 |" in section
+
+
+def test_post_change_section_in_the_index() -> None:
+    page = rep.render_index([build(changed_run())], "r", "t", str(TEMPLATES))
+    section = page[page.index('<section class="post-change" id="post-change-lab1">'):page.index("</section>")]
+    assert "<code>/var/backups/copilotos/20261129T060000Z</code>" in section
+    assert "<code>REDIS_URL</code>, <code>CORS_ORIGINS</code>" in section
+    assert "<code>2026-11-29T02:00:00.123456789Z</code> → <code>2026-11-29T06:00:40.5Z</code>" in section
+    assert "cors failed" in section and "5 s, 42 line(s)" in section
+    assert "<code>redis_connection_failed</code> ×3" in section  # noqa: RUF001
+    assert '<time datetime="2026-12-01T06:01:00Z">' in section
+
+
+def test_an_audit_has_no_post_change_record() -> None:
+    report = build()  # an audit that would change keys
+    assert report["post_change"] is None
+    md = rep.render_markdown(report, str(TEMPLATES))
+    assert "## 6." not in md and "Post-change record" not in md
+    assert "**Audit only, nothing changed.**" in md
+    page = rep.render_index([report], "r", "t", str(TEMPLATES))
+    assert "No change was made in this run: no post-change record." in page
+    assert '<section class="post-change"' not in page
+
+
+def test_a_remediation_that_changed_nothing_has_no_post_change_record() -> None:
+    run = changed_run(changed_keys=[], override_changed=False, recreated=False, result="compliant", backup_path=None)
+    report = build(run)
+    assert report["post_change"] is None
+    md = rep.render_markdown(report, str(TEMPLATES))
+    assert "## 6." not in md and "**Nothing to change**" in md
+
+
+def test_a_refused_run_has_no_post_change_record() -> None:
+    assert build(changed_run(result="refused", failure="refused: placeholder password"))["post_change"] is None
+
+
+def test_a_rolled_back_run_keeps_its_post_change_record() -> None:
+    run = changed_run(result="rolled_back", failure="health check failed after recreate", log_watch=None)
+    report = build(run)
+    pc = report["post_change"]
+    assert pc["rolled_back"] is True and pc["log_watch"] is None
+    md = rep.render_markdown(report, str(TEMPLATES))
+    section = md[md.index("## 6."):]
+    assert "**rolled back**" in section and "Keys changed (names only), then restored" in section
+    assert "➖ the log probe did not run" in section  # noqa: RUF001
+
+
+def test_post_change_without_a_recreate_names_the_unchanged_start() -> None:
+    report = build(changed_run(recreated=False, started_after=None))
+    assert report["post_change"]["restart"]["started_after"] is None
+    md = rep.render_markdown(report, str(TEMPLATES))
+    assert "➖ not recreated (StartedAt `2026-11-29T02:00:00.123456789Z`)" in md  # noqa: RUF001
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"log_watch": "5s"}, "run.log_watch"),
+        ({"log_watch": {"window_s": -1}}, "run.log_watch.window_s"),
+        ({"log_watch": {"counts": {"x": "3"}}}, "run.log_watch.counts"),
+        ({"started_after": 5}, "run.started_after"),
+    ],
+)
+def test_invalid_post_change_data_is_refused(change: dict[str, Any], needle: str) -> None:
+    with pytest.raises(rep.ReportError) as err:
+        build(changed_run(**change))
+    assert needle in str(err.value)
+
+
+# ---------------------------------------------------------------------------
+# Untrusted text stays text
+# ---------------------------------------------------------------------------
+
+
+def hostile_run() -> dict[str, Any]:
+    return changed_run(
+        failure=HOSTILE,
+        containers=[{"service": HOSTILE, "state": "running", "health": HOSTILE, "image": HOSTILE}],
+        findings=[{"code": "CORS_ORIGIN_MISSING", "message": HOSTILE, "fix": HOSTILE,
+                   "where": [{"file": "/srv/`x`|<b>.env", "line": 3, "key": HOSTILE, "note": HOSTILE},
+                             {"container": HOSTILE}],
+                   "symptoms": [{"code": "LOG_SIGNATURE_CORS_REJECTED", "message": HOSTILE}],
+                   "evidence": {"line": HOSTILE, "fence": "```` and ```"}}],
+        changed_keys=["CORS_ORIGINS", HOSTILE],
+        backup_path="/var/backups/`a`|<b>",
+        log_watch={"window_s": 5, "counts": {HOSTILE: 2}},
+        history=[{"time": HOSTILE, "user": HOSTILE, "changed_keys": [HOSTILE], "backup": HOSTILE}],
+    )
+
+
+def test_md_text_and_md_code_escape_host_text() -> None:
+    assert rep.md_text("<img src=x onerror=alert(1)>") == "&lt;img src=x onerror=alert(1)&gt;"
+    assert rep.md_text("a|b `c` [d](e) \\ & x\ny") == "a\\|b \\`c\\` \\[d\\](e) \\\\ &amp; x y"
+    assert rep.md_code("plain") == "`plain`"
+    assert rep.md_code("a ``b`` c") == "```a ``b`` c```"
+    assert rep.md_code("`edge`") == "`` `edge` ``"
+    assert rep.md_code_cell("a|b") == "`a\\|b`"
+    assert rep.md_code(None) == "`-`"
+
+
+def markdown_to_html(text: str) -> str:
+    markdown_it = pytest.importorskip("markdown_it")
+    # CommonMark with raw HTML allowed (as GitHub's renderer before its sanitizer), plus GFM tables.
+    return str(markdown_it.MarkdownIt("commonmark", {"html": True}).enable("table").render(text))
+
+
+def test_markdown_of_hostile_host_text_renders_as_text() -> None:
+    md = rep.render_markdown(build(hostile_run()), str(TEMPLATES))
+    # raw markup is left only inside code spans and the evidence fence, where nothing is interpreted
+    prose = re.sub(r"^(`{3,})json\n.*?^\1$", "", md, flags=re.S | re.M)
+    prose = re.sub(r"(`+) .*? \1|(`+)[^`].*?\2", "", prose)
+    assert "<img" not in prose and "<script" not in prose and "<b>" not in prose
+    rendered = markdown_to_html(md)
+    for tag in ("<img", "<script", "<b>", "<a "):
+        assert tag not in rendered, tag
+    # shown as the text it is
+    assert "&lt;img src=x onerror=alert(1)&gt;" in rendered
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in rendered
+    # code spans hold the host text whole: the backticks inside cannot close them
+    assert "<code>/srv/`x`|&lt;b&gt;.env:3</code>" in rendered
+    # every table row keeps its column count: a host pipe cannot add a cell
+    for table in re.findall(r"<table>.*?</table>", rendered, re.S):
+        head = len(re.findall(r"<th[ >]", table[:table.index("</thead>")]))
+        for row in re.findall(r"<tbody>.*?</tbody>", table, re.S)[0].split("<tr>")[1:]:
+            assert len(re.findall(r"<td[ >]", row)) == head, row
+    # the evidence fence is longer than any backtick run in it
+    assert "`````json" in md
+
+
+def test_index_of_hostile_host_text_is_escaped() -> None:
+    page = rep.render_index([build(hostile_run())], "r", "t", str(TEMPLATES))
+    assert "<img" not in page and "<script" not in page and "<b>" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "|safe" not in (TEMPLATES / "index.html.j2").read_text(encoding="utf-8")
+    assert "| safe" not in (TEMPLATES / "index.html.j2").read_text(encoding="utf-8")
+
+
+def test_index_carries_a_strict_csp_whose_hash_matches_its_style() -> None:
+    import base64
+    import hashlib
+
+    page = rep.render_index([build(changed_run())], "r", "t", str(TEMPLATES))
+    metas = re.findall(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', page)
+    assert len(metas) == 1
+    policy = metas[0].replace("&#39;", "'")
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["default-src"] == "'none'"
+    assert directives["base-uri"] == "'none'" and directives["form-action"] == "'none'"
+    assert "script-src" not in directives and "unsafe-inline" not in policy
+    # the CSP is in the head before the only style element, and no style attribute needs unsafe-hashes
+    assert page.index("Content-Security-Policy") < page.index("<style>") < page.index("</head>")
+    styles = re.findall(r"<style>(.*?)</style>", page, re.S)
+    assert len(styles) == 1 and "style=" not in page and "<script" not in page
+    digest = base64.b64encode(hashlib.sha256(styles[0].encode("utf-8")).digest()).decode("ascii")
+    assert directives["style-src"] == "'sha256-%s'" % digest
+
+
+def test_leak_check_catches_markdown_escaped_secrets() -> None:
+    with pytest.raises(rep.ReportError):
+        rep.leak_check({"x.md": "pw: a\\|b\\`c"}, ["a|b`c"])
