@@ -420,7 +420,7 @@ def test_hostile_text_is_text_in_chromium_and_the_title_holds(hostile: tuple[Pat
 
 
 def test_hostile_text_is_inert_in_the_markdown(hostile: tuple[Path, Any]) -> None:
-    markdown_it = pytest.importorskip("markdown_it")
+    import markdown_it
     tmp, _ = hostile
     md = (run_dirs(tmp)[0] / "hostile.md").read_text(encoding="utf-8")
     rendered = markdown_it.MarkdownIt("commonmark", {"html": True}).enable("table").render(md)

@@ -655,7 +655,7 @@ def test_md_text_and_md_code_escape_host_text() -> None:
 
 
 def markdown_to_html(text: str) -> str:
-    markdown_it = pytest.importorskip("markdown_it")
+    import markdown_it
     # CommonMark with raw HTML allowed (as GitHub's renderer before its sanitizer), plus GFM tables.
     return str(markdown_it.MarkdownIt("commonmark", {"html": True}).enable("table").render(text))
 
