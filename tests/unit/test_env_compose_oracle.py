@@ -114,20 +114,29 @@ EXTRA: dict[str, bytes] = {
 PARSER_REFUSES = {"extra/text-after-quote", "extra/text-after-single-quote", "extra/quote-then-name"}
 
 
-def _shared_dir() -> str | None:
-    """../shared/compose-dotenv from the repository root, or from the main checkout of a worktree."""
-    roots = [ROOT]
+def _git(*args: str) -> str:
     try:
-        common = subprocess.run(
-            ["git", "-C", ROOT, "rev-parse", "--path-format=absolute", "--git-common-dir"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        if common:
-            roots.append(os.path.dirname(common))
+        return subprocess.run(["git", "-C", ROOT, *args], capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        pass
+        return ""
+
+
+def _shared_dir() -> str | None:
+    """Where compose-go's dotenv inputs are: $COPILOTOS_COMPOSE_DOTENV, else ../shared/compose-dotenv seen from
+    the repository root, from the main checkout of a worktree, or from the checkout a local clone was made of
+    (CI runs on a fresh clone of the project's checkout)."""
+    explicit = os.environ.get("COPILOTOS_COMPOSE_DOTENV")
+    if explicit:
+        return explicit if os.path.isdir(explicit) else None
+    roots = [ROOT]
+    common = _git("rev-parse", "--path-format=absolute", "--git-common-dir")
+    if common:
+        roots.append(os.path.dirname(common))
+    origin = _git("config", "--get", "remote.origin.url")
+    if origin.startswith("file://"):
+        origin = origin[len("file://"):]
+    if origin.startswith("/"):
+        roots.append(origin.rstrip("/").removesuffix("/.git"))
     for root in roots:
         candidate = os.path.join(os.path.dirname(root), "shared", "compose-dotenv")
         if os.path.isdir(candidate):
