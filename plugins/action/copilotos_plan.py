@@ -40,6 +40,11 @@ options:
 """
 
 PLAN_VERSION = 1
+# The lookup that names the run's owner, beside this plugin: by its short name in
+# the repository (lookup_plugins), by its full name in the collection.
+_PARTS = __name__.split(".")
+CONTROLLER_LOOKUP = ("%s.%s.copilotos_controller" % (_PARTS[1], _PARTS[2]) if _PARTS[0] == "ansible_collections"
+                     else "copilotos_controller")
 ORIGIN_RE = re.compile(r"^https://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$")
 PASSWORD_VAR = "copilotos_redis_password"  # noqa: S105 - the name of the variable, not a value
 
@@ -219,7 +224,7 @@ class ActionModule(ActionBase):
         if errors:
             return dict(result, failed=True, msg="; ".join(errors))
 
-        lookup = self._shared_loader_obj.lookup_loader.get("copilotos_controller", loader=self._loader,
+        lookup = self._shared_loader_obj.lookup_loader.get(CONTROLLER_LOOKUP, loader=self._loader,
                                                            templar=self._templar)
         owner = lookup.run([], variables=task_vars)[0]
         audit = bool(self._task.check_mode)
