@@ -22,22 +22,7 @@ from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-DOCUMENTATION = r"""
-action: copilotos_plan
-short_description: Validate the remediation inputs and build the run's plan
-description:
-  - Controller-side. Reads the variables listed in an argument spec entry point from the host's variables,
-    validates them and publishes C(copilotos_plan), the public plan every later step reads.
-options:
-  spec:
-    description: Path of the argument_specs.yml that lists the inputs.
-    type: path
-    required: true
-  entry_point:
-    description: The entry point of that spec.
-    type: str
-    default: plan
-"""
+# Documented in library/copilotos_plan.py (ansible-doc reads an action's docs from its module).
 
 PLAN_VERSION = 1
 # The lookup that names the run's owner, beside this plugin: by its short name in
@@ -229,6 +214,6 @@ class ActionModule(ActionBase):
         owner = lookup.run([], variables=task_vars)[0]
         audit = bool(self._task.check_mode)
         plan = build_plan(params, task_vars.get("inventory_hostname", "?"), audit, owner)
+        managed = len(plan["env"]) + len(plan["seed_env"]) + 3
         return dict(result, changed=False, ansible_facts={"copilotos_plan": plan},
-                    msg="%s plan for %s: %d managed keys" % (plan["mode"], plan["host"],
-                                                              len(plan["env"]) + len(plan["seed_env"]) + 3))
+                    msg="%s plan for %s: %d managed keys" % (plan["mode"], plan["host"], managed))
