@@ -10,7 +10,7 @@ and runs ``ansible-galaxy collection build`` on it:
     roles/                <- roles/ (all but copilotos_lab, see LAB_ONLY)
     playbooks/            <- remediate.yml, playbooks/*.yml (but lab.yml)
     docs/, README.md, requirements/target.txt (roles/copilotos_venv installs it)
-    galaxy.yml, meta/runtime.yml <- collection/
+    galaxy.yml, meta/runtime.yml, CHANGELOG.md <- collection/
 
 Only three things differ from the sources, all in the staging copy:
 
@@ -105,6 +105,7 @@ def copy_python(src: Path, dst: Path) -> None:
 def stage(staging: Path) -> None:
     shutil.copy2(ROOT / "collection" / "galaxy.yml", staging / "galaxy.yml")
     shutil.copytree(ROOT / "collection" / "meta", staging / "meta")
+    shutil.copy2(ROOT / "collection" / "CHANGELOG.md", staging / "CHANGELOG.md")
     shutil.copy2(ROOT / "README.md", staging / "README.md")
     shutil.copytree(ROOT / "docs", staging / "docs")
     (staging / "requirements").mkdir()
