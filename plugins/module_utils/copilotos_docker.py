@@ -14,9 +14,9 @@ from typing import Any
 DOCKER_IMPORT_ERROR: str | None = None
 try:
     import docker  # type: ignore[import-untyped]
-    from docker.errors import (  # type: ignore[import-untyped]
+    from docker.errors import (  # type: ignore[import-untyped]  # pylint: disable=unused-import
         DockerException,
-        NotFound,  # pylint: disable=unused-import  # for the modules and module_utils that import it from here
+        NotFound,  # unused here: for the modules and module_utils that import it from this file
     )
 except ImportError:  # pragma: no cover - exercised on bare targets
     docker = None
