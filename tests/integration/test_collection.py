@@ -115,6 +115,14 @@ def test_a_module_runs_by_its_full_name(collection: dict[str, Path]) -> None:
     assert env.read_text() == "# kept\nREDIS_HOST=redis\nOTHER=1\n"
 
 
+def test_the_filters_resolve_by_their_full_name(collection: dict[str, Path]) -> None:
+    # copilotos_env_value imports the env-file rules from the collection's module_utils.
+    expr = "{{ 'a b' | %s.copilotos_env_value }} {{ 'p@ss' | %s.copilotos_urlquote }}" % (FQCN, FQCN)
+    result = run(collection, "ansible", "localhost", "-m", "ansible.builtin.debug", "-a", json.dumps({"msg": expr}))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '"msg": "\'a b\' p%40ss"' in result.stdout, result.stdout
+
+
 @pytest.mark.parametrize("playbook", PLAYBOOKS)
 def test_every_playbook_resolves_by_its_full_name(collection: dict[str, Path], playbook: str) -> None:
     result = run(collection, "ansible-playbook", "--syntax-check", "-i", "localhost,", "%s.%s" % (FQCN, playbook))
