@@ -12,7 +12,7 @@ and runs ``ansible-galaxy collection build`` on it:
     docs/, README.md, requirements/target.txt (roles/copilotos_venv installs it)
     galaxy.yml, meta/runtime.yml, CHANGELOG.md <- collection/
 
-Only three things differ from the sources, all in the staging copy:
+What differs from the sources, in the staging copy only:
 
 * Python imports of the project's module_utils: ``ansible.module_utils.copilotos_X``
   (how Ansible's loader serves ``module_utils = plugins/module_utils`` to the
