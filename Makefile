@@ -6,7 +6,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PYTEST ?= $(VENV)/bin/pytest
 INVENTORY ?= inventory/lab
 
-.PHONY: docs test-faults test-fleet test-all setup lab-up lab-down lab-reset demo remediate audit test lint unit integration molecule bench clean
+.PHONY: collection sanity docs test-faults test-fleet test-all setup lab-up lab-down lab-reset demo remediate audit test lint unit integration molecule bench clean
 
 setup:
 	@scripts/setup-toolchain.sh
@@ -32,6 +32,14 @@ audit: setup
 lint: setup
 	@scripts/lint.sh
 
+# The collection copilotos.remediation, built from library/, plugins/ and roles/ into dist/.
+collection: setup
+	$(VENV)/bin/python scripts/build_collection.py
+
+# ansible-test sanity on that collection, installed offline into a temporary tree.
+sanity: setup
+	@scripts/sanity.sh
+
 unit: setup
 	$(PYTEST) -q tests/unit
 
@@ -48,7 +56,7 @@ bench: setup
 	bench/run
 
 clean:
-	rm -rf .pytest_cache .mypy_cache .ruff_cache reports
+	rm -rf .pytest_cache .mypy_cache .ruff_cache reports dist
 
 docs: setup
 	$(VENV)/bin/python scripts/gen_vars_doc.py

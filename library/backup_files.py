@@ -25,7 +25,7 @@ description:
     directory, atomically, writing only those that differ, and removes each of O(remove_if_absent) that the
     backup does not hold (a file the remediation created, such as its compose override).
 version_added: "0.2.0"
-author: copilotos-remediation contributors
+author: copilotos-remediation contributors (!UNKNOWN)
 options:
   project_dir:
     description: The directory the O(files) are relative to.
@@ -56,12 +56,16 @@ options:
     description: How many backup directories to keep, newest first (at least 1, this run's).
     type: int
     default: 10
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
     support: full
     details: In check mode nothing is written or removed; the result names what would be.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""
@@ -140,8 +144,6 @@ def sources(project_dir: str, files: list[str]) -> list[tuple[str, str]]:
     return out
 
 
-
-
 def file_record(path: str) -> dict:
     info = os.stat(path)
     with open(path, "rb") as handle:
@@ -175,7 +177,7 @@ def restore(module: AnsibleModule) -> None:
     run_dir = p["backup"] or newest_backup(p["root"])
     if not run_dir or not os.path.isdir(run_dir):
         module.fail_json(msg="no backup to restore under %s" % (p["backup"] or p["root"]))
-    assert run_dir is not None  # fail_json exits
+        return  # fail_json exits
     records = backed_up_files(run_dir)
     if not records:
         module.fail_json(msg="backup %s holds no file" % run_dir)
@@ -203,8 +205,8 @@ def restore(module: AnsibleModule) -> None:
             for name in removable:
                 os.unlink(os.path.join(p["project_dir"], name))
         except OSError as exc:
-            module.fail_json(msg="cannot restore %s: %s" % (getattr(exc, "filename", None) or run_dir,
-                                                             exc.strerror or exc), restored=restored)
+            where = getattr(exc, "filename", None) or run_dir
+            module.fail_json(msg="cannot restore %s: %s" % (where, exc.strerror or exc), restored=restored)
     else:
         restored = [t[0] for t in todo]
     module.exit_json(changed=bool(todo or removable), path=run_dir, saved=sorted(records), restored=restored,
@@ -265,7 +267,7 @@ def main() -> None:
         module.exit_json(
             changed=True,
             path=os.path.join(root, new_stamp(root) if os.path.isdir(root) else "<timestamp>"),
-            saved=[name for name, _ in todo],
+            saved=[name for name, _path in todo],
             removed=would_remove,
         )
     run_dir = None
@@ -295,7 +297,7 @@ def main() -> None:
     except OSError as exc:
         module.warn("backup retention under %s failed: %s" % (root, exc.strerror or exc))
         removed = []
-    module.exit_json(changed=True, path=run_dir, saved=[name for name, _ in todo], removed=removed)
+    module.exit_json(changed=True, path=run_dir, saved=[name for name, _path in todo], removed=removed)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ description:
     C(com.docker.compose.config-hash) label, the image id and the environment. The prediction is returned in every
     mode as RV(would_recreate), RV(recreate_reasons) and RV(drift_keys).
 version_added: "0.1.0"
-author: copilotos-remediation contributors
+author: copilotos-remediation contributors (!UNKNOWN)
 options:
   plan:
     description:
@@ -71,7 +71,8 @@ options:
     description: Extra strings to mask in messages (values of secret-looking environment keys are masked anyway).
     type: list
     elements: str
-    no_log: true
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -79,6 +80,8 @@ attributes:
   diff_mode:
     support: partial
     details: Shows container id, config hash and image id before and after, and the names of drifted keys; never values.
+  platform:
+    platforms: posix
 notes:
   - This module never uses C(docker restart) or C(docker compose restart). A restart keeps the container and its
     environment as created, so it does B(not) re-read C(env_file) or C(.env) changes. The module recreates the
@@ -269,7 +272,7 @@ def run(module):
             module.fail_json(msg="compose_apply: %s" % exc)
     service, name = p["service"], p["project_name"]
     where = "service %s of Compose project %s" % (service, name)
-    project_dir = os.path.abspath(os.path.expanduser(p["project_dir"]))
+    project_dir = os.path.abspath(p["project_dir"])  # type path (or the plan's absolute path): already expanded
     if not os.path.isdir(project_dir):
         module.fail_json(msg="compose_apply: project_dir %s does not exist" % project_dir)
     command = split_command(p["compose_command"])
@@ -277,7 +280,7 @@ def run(module):
         module.fail_json(msg="compose_apply: compose binary %r not found on PATH" % command[0])
 
     def absolute(paths):
-        return [os.path.join(project_dir, os.path.expanduser(x)) for x in paths or []]
+        return [os.path.join(project_dir, x) for x in paths or []]  # elements path: already expanded
 
     environ = {"DOCKER_HOST": p["docker_host"]} if p["docker_host"] else {}
     project = ComposeProject(

@@ -19,7 +19,7 @@ description:
   - Reads the block on the target, so no value of the compose file travels through the controller.
 version_added: "1.0.0"
 author:
-  - copilotos-remediation contributors
+  - copilotos-remediation contributors (!UNKNOWN)
 options:
   plan:
     description: The run's plan (the C(copilotos_plan) fact); gives the compose files, the override path, the
@@ -33,12 +33,16 @@ options:
     description: The Compose v2 CLI, as a string or a list.
     type: raw
     default: docker compose
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
     details: Values of secret-looking keys are masked in the diff.
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""

@@ -16,7 +16,7 @@ description:
     whole logs. O(watch_seconds) keeps scanning new lines for a while, for example right after a deploy.
   - Never changes anything (C(changed=false)).
 version_added: "0.1.0"
-author: copilotos-remediation contributors
+author: copilotos-remediation contributors (!UNKNOWN)
 options:
   project_name:
     description: Compose project of the service. Required with O(service).
@@ -68,16 +68,19 @@ options:
     description: Extra strings to mask in excerpts (URL passwords are always masked).
     type: list
     elements: str
-    no_log: true
   docker_host:
     description: Docker daemon URL; default from the environment (C(DOCKER_HOST) or the local socket).
     type: str
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
     support: full
     details: Read-only; runs the same in check mode.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 notes:
   - Log lines are compared with the exact C(since) time (nanoseconds); Docker itself is asked with whole seconds.
 requirements:
@@ -117,9 +120,9 @@ matches:
   contains:
     time: {description: Docker timestamp of the line, type: str}
     signature: {description: Pattern name, type: str}
-    level: {description: JSON level field, if any, type: str}
-    event: {description: JSON event field (masked), if any, type: str}
-    excerpt: {description: The line, masked, at most 200 characters, type: str}
+    level: {description: "JSON level field, if any", type: str}
+    event: {description: "JSON event field (masked), if any", type: str}
+    excerpt: {description: "The line, masked, at most 200 characters", type: str}
 counts:
   description: Matching lines per signature.
   returned: always

@@ -50,7 +50,7 @@ options:
     type: str
   fail_on:
     description:
-      - Alert level used to compute RV(summary.fail_count), the number of findings at or above it.
+      - Alert level used to compute C(fail_count) in RV(summary), the number of findings at or above it.
       - The module itself never fails because of findings; the role does, after writing.
     type: str
     choices: [critical, medium, low, never]
@@ -66,6 +66,8 @@ options:
     type: list
     elements: str
     default: []
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -73,6 +75,7 @@ attributes:
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: posix
 requirements:
   - jinja2 and PyYAML (both ship with ansible-core, so the controller has them)
@@ -80,7 +83,7 @@ notes:
   - The task reports C(changed=true) when it wrote files; the role sets C(changed_when=false) so the
     play recap keeps counting host changes only.
 author:
-  - copilotos-remediation contributors
+  - copilotos-remediation contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

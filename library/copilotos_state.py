@@ -24,7 +24,7 @@ description:
   - Never returns a secret. URLs in the evidence keep scheme, host, port and db, with only the password masked.
 version_added: "1.0.0"
 author:
-  - copilotos-remediation contributors
+  - copilotos-remediation contributors (!UNKNOWN)
 options:
   plan:
     description: The run's plan (the C(copilotos_plan) fact).
@@ -60,12 +60,16 @@ options:
     description: The Compose v2 CLI, as a string or a list.
     type: raw
     default: docker compose
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
     support: full
     details: Reads only; in check mode the lock is tested, not taken.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""

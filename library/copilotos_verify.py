@@ -20,7 +20,7 @@ description:
   - The probes are the code of the single-purpose modules redis_auth, mongo_ping, http_probe and container_logs.
 version_added: "1.0.0"
 author:
-  - copilotos-remediation contributors
+  - copilotos-remediation contributors (!UNKNOWN)
 options:
   plan:
     description: The run's plan (the C(copilotos_plan) fact).
@@ -90,12 +90,16 @@ options:
   docker_host:
     description: Docker daemon URL; default is DOCKER_HOST or the local socket.
     type: str
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
     support: full
     details: Reads only (the rate-limit probe's throwaway container is the one thing it starts).
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""

@@ -106,7 +106,7 @@ notes:
   - Changing the file does not change running containers; recreate them (C(docker compose up -d)),
     since C(docker compose restart) does not re-read env files.
 author:
-  - copilotos-remediation contributors
+  - copilotos-remediation contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -18,7 +18,7 @@ description:
   - Optionally checks that an upstream API answers a request with a bearer token (status and latency only).
   - Uses the Python standard library only; follows no redirects; never changes anything.
 version_added: "0.1.0"
-author: copilotos-remediation contributors
+author: copilotos-remediation contributors (!UNKNOWN)
 options:
   url:
     description: The URL to GET, for example C(http://127.0.0.1:8000/api/health). Only http and https.
@@ -83,12 +83,16 @@ options:
     type: str
     choices: [enforce, audit]
     default: enforce
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
     support: full
     details: Read-only; runs the same in check mode.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 notes:
   - The preflight is sent to O(url) itself; CORS middleware answers preflights for any path.
 requirements: []

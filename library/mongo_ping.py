@@ -23,7 +23,7 @@ description:
   - Failures get distinct findings and messages. They cover server selection timeout and connection refused, DNS
     failure, authentication failure and TLS errors.
 version_added: "0.1.0"
-author: copilotos-remediation contributors
+author: copilotos-remediation contributors (!UNKNOWN)
 options:
   uri:
     description:
@@ -96,12 +96,16 @@ options:
   docker_host:
     description: Docker daemon URL; defaults to C(DOCKER_HOST) or the local socket.
     type: str
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
     support: full
     details: The module never changes anything; it runs the same in check mode.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 notes:
   - Secrets never appear in the results. Passwords (plain and percent-encoded) are masked as C(********) in
     RV(target), messages and evidence, including error texts from the driver.

@@ -21,7 +21,7 @@ description:
     says whether that password works.
   - It uses RESP2 (like the api's redis-py), so a missing password shows as C(NOAUTH).
 version_added: "0.1.0"
-author: copilotos-remediation contributors
+author: copilotos-remediation contributors (!UNKNOWN)
 options:
   url:
     description:
@@ -84,12 +84,16 @@ options:
     description: Seconds for connecting and for each reply.
     type: float
     default: 5
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
     support: full
     details: The module never changes anything; it runs the same in check mode.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 notes:
   - Secrets never appear in the results. Passwords (plain and percent-encoded) are masked as C(********) in
     RV(target), messages and evidence, including error texts that come from Redis or the driver.

@@ -20,7 +20,7 @@ description:
   - The log records runs; it is not configuration. Appending never reports C(changed), so a second,
     no-op run stays at changed=0.
 version_added: "0.2.0"
-author: copilotos-remediation contributors
+author: copilotos-remediation contributors (!UNKNOWN)
 options:
   path:
     description: The log file.
@@ -33,12 +33,16 @@ options:
     description: How many of the most recent entries to return (after the append).
     type: int
     default: 10
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
     support: full
     details: In check mode nothing is appended; the history is still returned.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""

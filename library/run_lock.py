@@ -17,7 +17,7 @@ description:
     When the controller is another machine, M(copilotos_state)'s action plugin checks the holder there.
   - The lock is created with C(O_CREAT|O_EXCL), so two runs can never both take it.
 version_added: "0.1.0"
-author: copilotos-remediation contributors
+author: copilotos-remediation contributors (!UNKNOWN)
 options:
   path:
     description: The lock file.
@@ -36,12 +36,16 @@ options:
     description: Seconds after which any lock is considered stale.
     type: int
     default: 3600
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
     support: full
     details: In check mode the lock is only tested, never written.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""

@@ -7,6 +7,8 @@ export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
 started=$(date +%s)
 
 scripts/lint.sh
+# ansible-test sanity on the built collection (about 80 s once its virtualenvs exist).
+scripts/sanity.sh
 
 # The lab image once, up front (rebuilt only when its recipe changes).
 lab/image/build.sh >/dev/null

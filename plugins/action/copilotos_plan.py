@@ -22,24 +22,14 @@ from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-DOCUMENTATION = r"""
-action: copilotos_plan
-short_description: Validate the remediation inputs and build the run's plan
-description:
-  - Controller-side. Reads the variables listed in an argument spec entry point from the host's variables,
-    validates them and publishes C(copilotos_plan), the public plan every later step reads.
-options:
-  spec:
-    description: Path of the argument_specs.yml that lists the inputs.
-    type: path
-    required: true
-  entry_point:
-    description: The entry point of that spec.
-    type: str
-    default: plan
-"""
+# Documented in library/copilotos_plan.py (ansible-doc reads an action's docs from its module).
 
 PLAN_VERSION = 1
+# The lookup that names the run's owner, beside this plugin: by its short name in
+# the repository (lookup_plugins), by its full name in the collection.
+_PARTS = __name__.split(".")
+CONTROLLER_LOOKUP = ("%s.%s.copilotos_controller" % (_PARTS[1], _PARTS[2]) if _PARTS[0] == "ansible_collections"
+                     else "copilotos_controller")
 ORIGIN_RE = re.compile(r"^https://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$")
 PASSWORD_VAR = "copilotos_redis_password"  # noqa: S105 - the name of the variable, not a value
 
@@ -238,11 +228,11 @@ class ActionModule(ActionBase):
         if errors:
             return dict(result, failed=True, msg="; ".join(errors))
 
-        lookup = self._shared_loader_obj.lookup_loader.get("copilotos_controller", loader=self._loader,
+        lookup = self._shared_loader_obj.lookup_loader.get(CONTROLLER_LOOKUP, loader=self._loader,
                                                            templar=self._templar)
         owner = lookup.run([], variables=task_vars)[0]
         audit = bool(self._task.check_mode)
         plan = build_plan(params, task_vars.get("inventory_hostname", "?"), audit, owner)
+        managed = len(plan["env"]) + len(plan["seed_env"]) + 3
         return dict(result, changed=False, ansible_facts={"copilotos_plan": plan},
-                    msg="%s plan for %s: %d managed keys" % (plan["mode"], plan["host"],
-                                                              len(plan["env"]) + len(plan["seed_env"]) + 3))
+                    msg="%s plan for %s: %d managed keys" % (plan["mode"], plan["host"], managed))

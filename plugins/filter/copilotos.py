@@ -12,11 +12,15 @@ from urllib.parse import quote
 from ansible.errors import AnsibleFilterError
 
 # The env-file quoting rules live in module_utils (env_file uses them on the
-# target); the controller imports the same file by path.
-_MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
-if _MODULE_UTILS not in sys.path:
-    sys.path.append(_MODULE_UTILS)
-from copilotos_env import EnvValueError, render_value  # noqa: E402
+# target). In the collection they are its module_utils (the build points this
+# import there); in the repository the controller imports the same file by path.
+try:
+    from ansible.module_utils.copilotos_env import EnvValueError, render_value
+except ImportError:
+    _MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
+    if _MODULE_UTILS not in sys.path:
+        sys.path.append(_MODULE_UTILS)
+    from copilotos_env import EnvValueError, render_value  # type: ignore[no-redef]
 
 
 def urlquote(value: Any) -> str:

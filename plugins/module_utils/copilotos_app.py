@@ -153,7 +153,7 @@ if TYPE_CHECKING:  # aliases for annotations only: target Pythons from 3.8 impor
     from collections.abc import Mapping
 
     Env = Mapping[str, str]
-    Files = Mapping[str, str | None]
+    Files = Mapping[str, "str | None"]
 
 
 def _check_generation(generation: str) -> None:
@@ -536,7 +536,7 @@ def code_advisories(files: Files) -> list[dict[str, Any]]:
     client = files.get("web_api_client")
     if client:
         code = _code_lines(client)
-        retries = any(re.search(r"axios-?retry|\bretr(?:y|ies)\b", line, re.IGNORECASE) for _, line in code)
+        retries = any(re.search(r"axios-?retry|\bretr(?:y|ies)\b", line, re.IGNORECASE) for _number, line in code)
         for number, line in code:
             timeout = re.search(r"\btimeout\s*:\s*([0-9_]+)", line)
             if timeout and not retries:

@@ -324,7 +324,7 @@ def discover_files(compose_dir: str, exists: Callable[[str], bool]) -> tuple[str
     for name in DEFAULT_FILES:
         main = "%s/%s" % (compose_dir.rstrip("/"), name)
         if exists(main):
-            stem, _, ext = name.rpartition(".")
+            stem, _sep, ext = name.rpartition(".")
             override = "%s/%s.override.%s" % (compose_dir.rstrip("/"), stem, ext)
             return main, (override if exists(override) else None)
     return None, None

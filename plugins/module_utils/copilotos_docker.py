@@ -14,7 +14,10 @@ from typing import Any
 DOCKER_IMPORT_ERROR: str | None = None
 try:
     import docker  # type: ignore[import-untyped]
-    from docker.errors import DockerException, NotFound  # type: ignore[import-untyped]
+    from docker.errors import (  # type: ignore[import-untyped]  # pylint: disable=unused-import
+        DockerException,
+        NotFound,  # unused here: for the modules and module_utils that import it from this file
+    )
 except ImportError:  # pragma: no cover - exercised on bare targets
     docker = None
     DockerException = Exception
@@ -93,7 +96,7 @@ def container_env(container: Any) -> dict[str, str]:
     """The container's effective environment as a dict (values are secrets!)."""
     env: dict[str, str] = {}
     for item in container.attrs.get("Config", {}).get("Env") or []:
-        key, _, value = item.partition("=")
+        key, _sep, value = item.partition("=")
         env[key] = value
     return env
 

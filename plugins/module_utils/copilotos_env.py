@@ -217,7 +217,7 @@ def split_lines(text: str) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for piece in text.split("\n"):
         out.append((piece, "\n"))
-    last, _ = out.pop()
+    last = out.pop()[0]
     if last:
         out.append((last, ""))
     return [(c[:-1], "\r\n") if eol and c.endswith("\r") else (c, eol) for c, eol in out]

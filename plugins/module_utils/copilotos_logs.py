@@ -296,7 +296,7 @@ def read_logs(container, since_seconds, scanner):
     for chunk in stream:
         pending += chunk
         if b"\n" in pending:
-            complete, _, pending = pending.rpartition(b"\n")
+            complete, _sep, pending = pending.rpartition(b"\n")
             scanner.feed(complete + b"\n")
     if pending:
         scanner.feed(pending)

@@ -241,7 +241,7 @@ def _split(url: str, schemes: tuple[str, ...], kind: str) -> _Split:
     userinfo: str | None = None
     lenient = False
     if "@" in authority:
-        userinfo, _, hosts = authority.rpartition("@")
+        userinfo, _sep, hosts = authority.rpartition("@")
     else:
         hosts = authority
     # Lenient: an unencoded '/', '?' or '#' in the password cut the authority
@@ -264,7 +264,7 @@ def _split(url: str, schemes: tuple[str, ...], kind: str) -> _Split:
             lenient = True
             break
     tail = tail.partition("#")[0]
-    path, _, query = tail.partition("?")
+    path, _sep, query = tail.partition("?")
     if not hosts:
         raise ValueError("the %s has no host: %s" % (kind, mask_url(url)))
     if not _valid_hostlist(hosts, allow_many):
@@ -431,14 +431,14 @@ def mask_url(url: str | None) -> str:
         authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
         after = rest[len(authority) :]
         if not authority.startswith("[") and ":" in authority:
-            host, _, port = authority.partition(":")
+            host, _sep, port = authority.partition(":")
             if not port.isdigit():
                 return "%s://%s:%s%s" % (scheme, host, MASK, after)
         return text
     # The userinfo ends at the last '@' (passwords may hold unencoded '@', '/',
     # '?', '#'). Without a ':' there is no password to hide. A query with '@'
     # may make this mask more than needed, never less.
-    userinfo, _, hostpart = rest.rpartition("@")
+    userinfo, _sep, hostpart = rest.rpartition("@")
     user, colon, _password = userinfo.partition(":")
     if not colon:
         return text

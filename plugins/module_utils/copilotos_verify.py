@@ -159,8 +159,8 @@ def probe_mongo(ctx: Verification) -> dict[str, Any]:
     result = mongo_probe(params(MONGO_KWARGS, uri=uri, server_status=True, max_pool_size=max_pool,
                                 api_replicas=ctx.api_replicas, compose_project=ctx.project,
                                 docker_host=ctx.docker_host, mode="audit"))
-    return {k: result.get(k) for k in ("ok", "authenticated", "target", "latency_ms", "server_status", "pool",
-                                        "findings")}
+    keys = ("ok", "authenticated", "target", "latency_ms", "server_status", "pool", "findings")
+    return {k: result.get(k) for k in keys}
 
 
 def mongo_symptoms(result: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -408,4 +408,3 @@ def verify(p: Mapping[str, Any], client: Any) -> dict[str, Any]:
         "seconds": round(time.monotonic() - started, 2),
         "msg": msg,
     }
-
