@@ -13,8 +13,8 @@ description:
     (user, controller host, process id, start time, playbook).
   - A stale lock is reclaimed, with a warning, when its holder's process no longer exists on this
     machine (the controller is the target, with the same machine id) or when it is older than O(stale_after)
-    seconds.
-    When the controller is another machine, M(copilotos_state)'s action plugin checks the holder there.
+    seconds. When the controller is another machine, the action plugin of
+    M(copilotos.remediation.copilotos_state) checks the holder there.
   - The lock is created with C(O_CREAT|O_EXCL), so two runs can never both take it.
 version_added: "0.1.0"
 author: copilotos-remediation contributors (!UNKNOWN)

@@ -194,8 +194,8 @@ def log_watch_errors(watch: Any) -> list[str]:
     for key in ("window_s", "scanned_lines"):
         value = watch.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
-            errors.append("run.log_watch.%s must be a number of %s or null" % (key, "seconds" if key == "window_s"
-                                                                                 else "lines"))
+            unit = "seconds" if key == "window_s" else "lines"
+            errors.append("run.log_watch.%s must be a number of %s or null" % (key, unit))
     if watch.get("since") is not None and not isinstance(watch["since"], str):
         errors.append("run.log_watch.since must be a string or null")
     counts = watch.get("counts")
