@@ -60,18 +60,13 @@ options:
     description: Seconds to wait for the container to become healthy (or running) after C(up).
     type: int
     default: 120
-  docker_host:
-    description: Docker daemon URL (for example C(unix:///var/run/docker.sock)); passed to Compose as C(DOCKER_HOST).
-    type: str
-  compose_command:
-    description: The Compose v2 command, as a string split like a shell would, or a list.
-    type: raw
-    default: docker compose
   secrets:
     description: Extra strings to mask in messages (values of secret-looking environment keys are masked anyway).
     type: list
     elements: str
 extends_documentation_fragment:
+  - copilotos_docker
+  - copilotos_docker.compose
   - action_common_attributes
 attributes:
   check_mode:

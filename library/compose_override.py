@@ -26,14 +26,9 @@ options:
       service and the managed keys.
     type: dict
     required: true
-  docker_host:
-    description: Docker daemon URL; default is DOCKER_HOST or the local socket.
-    type: str
-  compose_command:
-    description: The Compose v2 CLI, as a string or a list.
-    type: raw
-    default: docker compose
 extends_documentation_fragment:
+  - copilotos_docker
+  - copilotos_docker.compose
   - action_common_attributes
 attributes:
   check_mode:

@@ -68,10 +68,8 @@ options:
     description: Extra strings to mask in excerpts (URL passwords are always masked).
     type: list
     elements: str
-  docker_host:
-    description: Docker daemon URL; default from the environment (C(DOCKER_HOST) or the local socket).
-    type: str
 extends_documentation_fragment:
+  - copilotos_docker
   - action_common_attributes
 attributes:
   check_mode:

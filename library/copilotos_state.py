@@ -53,14 +53,9 @@ options:
       - Set by the action plugin of the same name, not by hand. When the controller is another machine, the target
         cannot see the holder's process, so without it only O(lock_stale_after) would reclaim a dead run's lock.
     type: dict
-  docker_host:
-    description: Docker daemon URL; default is DOCKER_HOST or the local socket.
-    type: str
-  compose_command:
-    description: The Compose v2 CLI, as a string or a list.
-    type: raw
-    default: docker compose
 extends_documentation_fragment:
+  - copilotos_docker
+  - copilotos_docker.compose
   - action_common_attributes
 attributes:
   check_mode:

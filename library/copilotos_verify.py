@@ -87,10 +87,8 @@ options:
     type: str
     choices: [enforce, audit]
     default: enforce
-  docker_host:
-    description: Docker daemon URL; default is DOCKER_HOST or the local socket.
-    type: str
 extends_documentation_fragment:
+  - copilotos_docker
   - action_common_attributes
 attributes:
   check_mode:

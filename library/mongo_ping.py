@@ -93,10 +93,8 @@ options:
     description: Compose service name of MongoDB.
     type: str
     default: mongodb
-  docker_host:
-    description: Docker daemon URL; defaults to C(DOCKER_HOST) or the local socket.
-    type: str
 extends_documentation_fragment:
+  - copilotos_docker
   - action_common_attributes
 attributes:
   check_mode:

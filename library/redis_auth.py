@@ -77,14 +77,12 @@ options:
     description: Compose service name of Redis.
     type: str
     default: redis
-  docker_host:
-    description: Docker daemon URL; defaults to C(DOCKER_HOST) or the local socket.
-    type: str
   connect_timeout:
     description: Seconds for connecting and for each reply.
     type: float
     default: 5
 extends_documentation_fragment:
+  - copilotos_docker
   - action_common_attributes
 attributes:
   check_mode:

@@ -6,7 +6,7 @@ playbooks/); this script assembles a staging tree with the collection layout
 and runs ``ansible-galaxy collection build`` on it:
 
     plugins/modules/      <- library/*.py
-    plugins/<kind>/       <- plugins/{action,callback,filter,lookup,module_utils}/*.py
+    plugins/<kind>/       <- plugins/{action,callback,doc_fragments,filter,lookup,module_utils}/*.py
     roles/                <- roles/ (all but copilotos_lab, see LAB_ONLY)
     playbooks/            <- remediate.yml, playbooks/*.yml (but lab.yml)
     docs/, README.md, requirements/target.txt (roles/copilotos_venv installs it)
@@ -20,6 +20,9 @@ What differs from the sources, in the staging copy only:
   ``ansible_collections.copilotos.remediation.plugins.module_utils.copilotos_X``,
   the only name a collection's module_utils has. The sources' fallback imports
   (``except ImportError:``) stay as they are; in the collection the first import works.
+* The modules' doc fragments (``extends_documentation_fragment: - copilotos_docker``,
+  found through ansible.cfg's ``doc_fragment_plugins`` in the repository) get the
+  collection's name, which is the only way a collection's module names its fragments.
 * Jinja references to the project's lookups and filters in roles and playbooks
   (``lookup('copilotos_controller')``, ``| copilotos_env_value``) get the
   collection's name (``copilotos.remediation.``): Ansible resolves modules and
@@ -49,7 +52,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = "copilotos.remediation"
 COLLECTION = "ansible_collections.%s.plugins.module_utils" % NAMESPACE
-PLUGIN_KINDS = ("action", "callback", "filter", "lookup", "module_utils")
+PLUGIN_KINDS = ("action", "callback", "doc_fragments", "filter", "lookup", "module_utils")
 LAB_ONLY_ROLES = ("copilotos_lab",)
 LAB_ONLY_PLAYBOOKS = ("lab.yml",)
 
@@ -59,9 +62,15 @@ _IMPORT_RE = re.compile(
     re.MULTILINE)
 
 
+# "  - copilotos_docker" / "  - copilotos_docker.compose" in extends_documentation_fragment
+_FRAGMENT_RE = re.compile(r"^(?P<lead>\s*-\s+)(?P<name>copilotos_\w+(?:\.\w+)?)\s*$", re.MULTILINE)
+
+
 def rewrite_imports(text: str) -> str:
-    """Point the project's module_utils imports at the collection's module_utils."""
-    return _IMPORT_RE.sub(lambda m: m.group("lead") + COLLECTION + m.group("rest"), text)
+    """Point the project's module_utils imports at the collection's module_utils, and its doc fragments
+    (found through ansible.cfg's doc_fragment_plugins in the repository) at the collection's."""
+    text = _IMPORT_RE.sub(lambda m: m.group("lead") + COLLECTION + m.group("rest"), text)
+    return _FRAGMENT_RE.sub(lambda m: "%s%s.%s" % (m.group("lead"), NAMESPACE, m.group("name")), text)
 
 
 def jinja_plugins() -> tuple[list[str], list[str]]:

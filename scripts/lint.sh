@@ -11,7 +11,7 @@ yamllint --strict .
 step ruff
 ruff check $(ls -d library plugins tests lab/image/app lab/image/apps lab/image/overlays bench scripts/*.py 2>/dev/null)
 step mypy
-mypy plugins/module_utils plugins/filter plugins/action plugins/lookup plugins/callback library
+mypy plugins/module_utils plugins/filter plugins/action plugins/lookup plugins/callback plugins/doc_fragments library
 
 step ansible-playbook --syntax-check
 for pb in remediate.yml playbooks/*.yml; do
