@@ -179,8 +179,8 @@ msg:
 
 from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.copilotos_docker import DOCKER_IMPORT_ERROR
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.copilotos_probe import probe_main
 from ansible.module_utils.copilotos_redis import MODULE_KWARGS, REDIS_IMPORT_ERROR, run_probe
 
 
@@ -189,15 +189,7 @@ def run(module: AnsibleModule) -> dict[str, Any]:
 
 
 def main() -> None:
-    module = AnsibleModule(supports_check_mode=True, **MODULE_KWARGS)
-    if REDIS_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("redis"), exception=REDIS_IMPORT_ERROR)
-    if module.params["compose_project"] and DOCKER_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-    result = run(module)
-    if module.params["mode"] == "enforce" and any(f["severity"] == "critical" for f in result["findings"]):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    probe_main(MODULE_KWARGS, "redis", REDIS_IMPORT_ERROR, run)
 
 
 if __name__ == "__main__":

@@ -5,16 +5,20 @@
 A finding collector that masks every text with the known secrets, the
 resolution of a URL's host to a container of the Compose project (the api
 sees ``redis`` or ``mongodb`` through the project network, the target host
-does not), and the one-line verdict message.
+does not), the one-line verdict message, and the modules' main().
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 try:
     from ansible.module_utils.copilotos_common import finding, mask_text, mask_url_passwords, one_line
     from ansible.module_utils.copilotos_docker import (
+        DOCKER_IMPORT_ERROR,
         DockerError,
         get_client,
         resolve_service_address,
@@ -24,6 +28,7 @@ try:
 except ImportError:  # pragma: no cover - running outside Ansible's loader
     from copilotos_common import finding, mask_text, mask_url_passwords, one_line  # type: ignore[no-redef]
     from copilotos_docker import (  # type: ignore[no-redef]
+        DOCKER_IMPORT_ERROR,
         DockerError,
         get_client,
         resolve_service_address,
@@ -138,3 +143,18 @@ def verdict(check: Check, module: str, result: dict[str, Any], default_target: s
     else:
         text = "%s: not checked at %s" % (module, where)
     return check.mask(one_line(text))
+
+
+def probe_main(module_kwargs: dict[str, Any], library: str, import_error: str | None,
+               run: Callable[[AnsibleModule], dict[str, Any]]) -> None:
+    """main() of a store probe: its client library (and docker, to resolve a Compose service) must import;
+    in enforce mode a critical finding fails the task, with the same result."""
+    module = AnsibleModule(supports_check_mode=True, **module_kwargs)
+    if import_error:
+        module.fail_json(msg=missing_required_lib(library), exception=import_error)
+    if module.params["compose_project"] and DOCKER_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
+    result = run(module)
+    if module.params["mode"] == "enforce" and any(f["severity"] == "critical" for f in result["findings"]):
+        module.fail_json(**result)
+    module.exit_json(**result)

@@ -70,11 +70,12 @@ services:
       - sh
       - -c
       - |
+        rm -f /tmp/late
         echo '%(diagnosis)s'
         echo 'WRONGPASS invalid username-password pair redis://:%(emitter_pw)s@redis:6379/0'
         echo 'api key %(token)s Connection refused'
         echo '{"event": "request completed", "level": "info"}'
-        sleep 8
+        while [ ! -e /tmp/late ]; do sleep 0.2; done
         echo '{"event": "Redis cache connection failed", "level": "warning"}'
         exec sleep 3600
 """
@@ -321,9 +322,17 @@ def test_container_logs_audit_enforce_watch(project: Project, tmp_path: Path) ->
     assert enforce["failed"] is True
     assert "redis_connection_failed=1" in enforce["msg"] and "emitter" in enforce["msg"]
 
-    watched, out = play(
-        "compose_logs.yml", {**base, "clogs_mode": "audit", "clogs_watch_seconds": 12, "clogs_max_matches": 3}, tmp_path
-    )
+    # The late line is written on cue (not after a sleep, which a loaded machine outruns), while the watch runs.
+    late = threading.Timer(3.0, lambda: subprocess.run(["docker", "exec", inspected["Id"], "touch", "/tmp/late"],
+                                                        capture_output=True, check=True))
+    late.start()
+    try:
+        watched, out = play(
+            "compose_logs.yml", {**base, "clogs_mode": "audit", "clogs_watch_seconds": 12, "clogs_max_matches": 3},
+            tmp_path,
+        )
+    finally:
+        late.join()
     outputs.append(out)
     assert watched["counts"]["redis_connection_failed"] == 2
     assert len(watched["matches"]) == 3
