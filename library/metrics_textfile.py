@@ -76,6 +76,10 @@ path:
   description: The textfile.
   returned: always
   type: str
+content_changed:
+  description: Same as C(changed), kept when the task overrides C(changed) (the role sets C(changed_when=false)).
+  returned: always
+  type: bool
 recreates_total:
   description: The value of C(copilotos_api_recreates_total) in the rendered text.
   returned: always
@@ -130,7 +134,8 @@ def main() -> None:
     )
     params = module.params
     path, run = params["path"], params["run"]
-    result: dict[str, Any] = {"changed": False, "written": False, "path": path, "recreates_total": 0}
+    result: dict[str, Any] = {"changed": False, "content_changed": False, "written": False, "path": path,
+                              "recreates_total": 0}
     try:
         mode = parse_mode(params["mode"])
     except ValueError:
@@ -157,6 +162,7 @@ def main() -> None:
         result.pop("text")
         module.exit_json(**result)
     result["changed"] = stable(before) != stable(text) or (before is not None and _mode_of(path) != mode)
+    result["content_changed"] = result["changed"]
     if module._diff:
         result["diff"] = {"before": before or "", "after": text, "before_header": path, "after_header": path}
     if module.check_mode or (before == text and _mode_of(path) == mode):
@@ -165,7 +171,7 @@ def main() -> None:
         atomic_write(path, text.encode("utf-8"), mode=mode)
         result["written"] = True
     except OSError as exc:
-        result["changed"] = False
+        result["changed"] = result["content_changed"] = False
         module.warn("metrics_textfile: cannot write %s: %s" % (path, exc.strerror or exc))
     module.exit_json(**result)
 
