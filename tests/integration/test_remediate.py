@@ -15,7 +15,9 @@ in file order; each one states what it expects from the previous ones):
 2. The remediation (``--diff -vvv``) exits 0 and proves itself on the live
    system, checked here independently: container env, Redis AUTH with the URL
    password, CORS preflight with credentials, a 50-request burst, clean logs
-   since the recreate, unmanaged lines of the env file byte for byte.
+   since the recreate, unmanaged lines of the env file byte for byte (the
+   incident file carries an operator's hand edit: a UTF-8 BOM and a
+   multi-line PEM value, both kept).
 3. A second run changes nothing and leaves the api StartedAt alone.
 4. Drift: an operator edits a managed key back by hand and runs ``docker
    compose restart api`` (which applies nothing, so the api still runs the
@@ -101,6 +103,7 @@ class Lab:
     work: Path
     secrets: dict[str, str]
     incident_env: bytes = b""
+    pristine_env: bytes = b""  # the lab's own rendering, before the operator's hand edit
     runs: dict[str, Run] = field(default_factory=dict)
 
     def run(self, name: str, cmdline: str = "") -> Run:
@@ -141,13 +144,35 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     up = run_playbook("playbooks/lab.yml", inventory, work)
     try:
         assert up.rc == 0, up.stdout[-3000:]
-        yield Lab(inventory, hosts[0], work, lab_secrets(inventory, HOST))
+        lab = Lab(inventory, hosts[0], work, lab_secrets(inventory, HOST))
+        hand_edit(lab)
+        yield lab
     finally:
         down = lab_down(inventory, work)
         assert down.rc == 0, down.stdout[-2000:]
 
 
 # --- helpers -----------------------------------------------------------------
+
+# An operator's hand edit of the incident file, as Compose reads it: saved by
+# an editor that writes a UTF-8 BOM, and a client key pasted as a multi-line
+# double-quoted value (fake, not a secret). The remediation must keep both
+# byte for byte.
+BOM = b"\xef\xbb\xbf"
+PEM_TEXT = "\n".join(["-----BEGIN PRIVATE KEY-----", "TUlJQkZBS0VrZXlGT1JsYWJ0ZXN0cw==", "bm90LWEtcmVhbC1rZXk=",
+                      "-----END PRIVATE KEY-----"])
+PEM_LINES = ('\n# Pasted by hand: the client key of an outbound integration.\nLAB_TLS_CLIENT_KEY="%s"\n'
+             % PEM_TEXT).encode()
+
+
+def hand_edit(lab: Lab) -> None:
+    """Put the BOM and the multi-line value in the incident file, and recreate the api on it."""
+    lab.pristine_env = lab.host.env_file.read_bytes()
+    assert not lab.pristine_env.startswith(BOM)
+    lab.host.env_file.write_bytes(BOM + lab.pristine_env + PEM_LINES)
+    lab.compose("up", "-d", "--no-deps", "api")
+    assert container_env(lab.api_container)["LAB_TLS_CLIENT_KEY"] == PEM_TEXT
+
 
 
 def sha256(path: Path) -> str:
@@ -381,8 +406,12 @@ def test_remediation_fixes_the_live_system(lab: Lab) -> None:
     assert "Error 111" not in logs
 
     # Unmanaged keys and comments intact byte for byte, in order; still 0600.
+    # The BOM and the multi-line value too, and the api still gets the key.
     after = lab.host.env_file.read_bytes()
     assert unmanaged_lines(after) == unmanaged_lines(lab.incident_env), "unmanaged lines changed"
+    assert after.startswith(BOM) and after.count(BOM) == 1, "the BOM was not kept"
+    assert PEM_LINES in after, "the multi-line value was not kept byte for byte"
+    assert env["LAB_TLS_CLIENT_KEY"] == PEM_TEXT
     values = read_env_file(lab.host.env_file)
     assert values["SAPTIVA_API_KEY"] == lab.secrets["copilotos_lab_saptiva_api_key"]
     assert values["JWT_SECRET_KEY"] == lab.secrets["copilotos_lab_jwt_secret"]
@@ -528,10 +557,10 @@ def test_no_secret_in_any_output(lab: Lab) -> None:
 
 def test_lab_reset_puts_the_whole_incident_back(lab: Lab) -> None:
     """``playbooks/lab.yml -e lab_reset=true`` after a remediation: file, override and running api."""
-    assert "remediate" in lab.runs and lab.incident_env, "needs the audit and remediation tests first"
+    assert "remediate" in lab.runs and lab.pristine_env, "needs the audit and remediation tests first"
     reset = run_playbook("playbooks/lab.yml", lab.inventory, lab.work, extravars={"lab_reset": True})
     assert reset.rc == 0 and reset.changed(HOST) > 0, tail(reset)
-    assert lab.host.env_file.read_bytes() == lab.incident_env
+    assert lab.host.env_file.read_bytes() == lab.pristine_env  # the lab's own file: the hand edit is gone too
     assert not lab.host.override_file.exists()
     env = container_env(lab.api_container)
     assert "CELERY_BROKER_URL" not in env or "localhost" in env["CELERY_BROKER_URL"], "remediated still"
