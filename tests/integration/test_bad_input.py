@@ -67,6 +67,9 @@ UNPARSEABLE = "\n".join(ENV_TEXT.splitlines()[:UNPARSEABLE_LINE - 1]) + "\nthis 
 # the files are checked by the one read of the live state, before anything is written.
 PLAN = "plan | Validate the inputs and build the plan"
 STATE = "state | Read the live state, judge it against the plan and take the run lock"
+SPEC = "Validating arguments against arg spec 'validate' - Check the %s settings, on the controller, before the run " \
+    "reaches the host"
+NOTIFY_SPEC, METRICS_SPEC = SPEC % "notification", SPEC % "metrics"
 
 
 @dataclass
@@ -118,6 +121,12 @@ CASES: dict[str, Case] = {
                               "copilotos_env_saptiva_timeout=120"]),
     "pool_min_above_max": Case({"copilotos_env_db_min_pool_size": 60, "copilotos_env_db_max_pool_size": 50}, PLAN,
                                ["copilotos_env_db_min_pool_size=60 is above copilotos_env_db_max_pool_size=50"]),
+    # The settings read late (webhook, metrics textfile) are checked right after the plan, on the controller.
+    "notify_timeout_not_int": Case({"copilotos_notify_url": "http://127.0.0.1:9/hook",
+                                    "copilotos_notify_timeout": "soon"},
+                                   NOTIFY_SPEC, ["copilotos_notify_timeout", "int"]),
+    "metrics_in_audit_not_bool": Case({"copilotos_metrics_textfile_dir": "/tmp", "copilotos_metrics_in_audit": "maybe"},
+                                      METRICS_SPEC, ["copilotos_metrics_in_audit", "not a valid boolean"]),
     "env_unparseable_line": Case({}, STATE, ["cannot parse {env}: line %d:" % UNPARSEABLE_LINE], env="unparseable"),
     "env_is_directory": Case({}, STATE, ["{env} must be a regular file (found: a directory)"], env="directory"),
     "env_is_symlink_outside": Case({}, STATE, ["{env} must be a regular file (found: a symlink to {outside})"],
