@@ -111,7 +111,7 @@ import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.copilotos_env import atomic_write
+from ansible.module_utils.copilotos_common import atomic_write
 
 STAMP = re.compile(r"^\d{8}T\d{12}Z(\.\d+)?$")
 

@@ -67,9 +67,8 @@ import re
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.copilotos_common import MASK, one_line
+from ansible.module_utils.copilotos_common import MASK, atomic_write, one_line
 from ansible.module_utils.copilotos_compose import ComposeError, ComposeProject, split_command
-from ansible.module_utils.copilotos_env import atomic_write
 from ansible.module_utils.copilotos_plan import PlanError, check_plan
 from ansible.module_utils.copilotos_state import (
     compose_files,

@@ -175,11 +175,10 @@ import re
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.copilotos_common import one_line, secret_forms
+from ansible.module_utils.copilotos_common import atomic_write, one_line, secret_forms
 from ansible.module_utils.copilotos_env import (
     EnvParseError,
     EnvValueError,
-    atomic_write,
     make_backup,
     mask_env,
     parse_env,

@@ -94,8 +94,7 @@ import os
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.copilotos_common import secret_forms
-from ansible.module_utils.copilotos_env import atomic_write
+from ansible.module_utils.copilotos_common import atomic_write, secret_forms
 from ansible.module_utils.copilotos_metrics import (
     RECREATES_METRIC,
     count_restarts,

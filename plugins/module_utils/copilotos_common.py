@@ -1,10 +1,12 @@
 # Copyright: copilotos-remediation contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Helpers shared by every copilotos module: masking, findings, errors."""
+"""Helpers shared by every copilotos module: masking, findings, errors, the one atomic write."""
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
@@ -64,3 +66,34 @@ def one_line(text: Any, limit: int = 300) -> str:
     """Collapse an error text to one line of bounded length."""
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def atomic_write(path: str, data: bytes, mode: int = 0o600, uid: int | None = None, gid: int | None = None) -> None:
+    """Replace ``path`` atomically: temp file in the same directory, fsync, rename, fsync dir.
+
+    The temp file gets ``mode`` and, when given, ``uid``/``gid`` before the
+    rename, so the file never exists with looser permissions or another
+    owner. Raises OSError (the temp file is removed) when that fails.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            if uid is not None and gid is not None:
+                stat = os.fstat(handle.fileno())
+                if (stat.st_uid, stat.st_gid) != (uid, gid):
+                    os.fchown(handle.fileno(), uid, gid)
+            os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -3,7 +3,7 @@
 """Parse, update and render Docker Compose env files without losing bytes.
 
 The parser, renderer and updater are pure functions; the file helpers at
-the end (``read_env_bytes``, ``make_backup``, ``atomic_write``) do the I/O.
+the end (``read_env_bytes``, ``make_backup``) do the I/O; writes go through copilotos_common.atomic_write.
 
 Syntax understood (Docker Compose v2 ``env_file``, i.e. the ``dotenv`` package
 of compose-go v2.9.1 inside Compose v2.40.3; checked against ``docker compose
@@ -75,7 +75,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import time
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -606,34 +605,3 @@ def make_backup(path: str, data: bytes, backup_dir: str | None = None) -> str:
         handle.flush()
         os.fsync(handle.fileno())
     return target
-
-
-def atomic_write(path: str, data: bytes, mode: int = 0o600, uid: int | None = None, gid: int | None = None) -> None:
-    """Replace ``path`` atomically: temp file in the same directory, fsync, rename, fsync dir.
-
-    The temp file gets ``mode`` and, when given, ``uid``/``gid`` before the
-    rename, so the file never exists with looser permissions or another
-    owner. Raises OSError (the temp file is removed) when that fails.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            if uid is not None and gid is not None:
-                stat = os.fstat(handle.fileno())
-                if (stat.st_uid, stat.st_gid) != (uid, gid):
-                    os.fchown(handle.fileno(), uid, gid)
-            os.fchmod(handle.fileno(), mode)
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

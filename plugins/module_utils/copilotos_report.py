@@ -23,11 +23,17 @@ import html
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable
 from typing import Any
 
-from ansible.module_utils.copilotos_common import MASK, SEVERITIES, VERIFY_STEPS, mask_url_passwords, secret_forms
+from ansible.module_utils.copilotos_common import (
+    MASK,
+    SEVERITIES,
+    VERIFY_STEPS,
+    atomic_write,
+    mask_url_passwords,
+    secret_forms,
+)
 
 try:
     import jinja2
@@ -750,23 +756,6 @@ def ensure_private_dir(path: str) -> None:
     os.chmod(path, 0o700)
 
 
-def atomic_write(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` with mode 0600 through a temp file and rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def load_reports(report_dir: str) -> list[dict[str, Any]]:
     """Every ``<host>.json`` report (schema_version 1) of a run directory."""
     reports = []
@@ -854,12 +843,12 @@ def write_reports(
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        atomic_write(files["json"], json_text)
-        atomic_write(files["markdown"], md_text)
+        atomic_write(files["json"], json_text.encode("utf-8"))
+        atomic_write(files["markdown"], md_text.encode("utf-8"))
         reports = load_reports(report_dir)
         index_text = render_index(reports, report.get("run_id", ""), utc_now(), template_dir)
         leak_check({"index.html": index_text}, secrets)
-        atomic_write(files["index"], index_text)
+        atomic_write(files["index"], index_text.encode("utf-8"))
         if latest_link:
             update_latest(latest_link, report_dir)
             files["latest"] = latest_link

@@ -10,14 +10,13 @@ import os
 import stat
 
 import pytest
-from ansible.module_utils.copilotos_common import MASK
+from ansible.module_utils.copilotos_common import MASK, atomic_write
 from ansible.module_utils.copilotos_env import (
     KEY_RE,
     EnvFile,
     EnvParseError,
     EnvValueError,
     Value,
-    atomic_write,
     backup_name,
     detect_newline,
     make_backup,
