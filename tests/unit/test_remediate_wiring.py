@@ -47,4 +47,5 @@ def test_the_outcome_and_the_metrics_are_in_always_after_the_reports() -> None:
     assert report < after and report < metrics
     assert "copilotos_changing" in conditions(section["always"][after]), "only runs that changed or tried to"
     assert "copilotos_metrics_textfile_dir" in conditions(section["always"][metrics])
+    assert "copilotos_refused" in conditions(section["always"][metrics]), "a refused run must not write metrics"
     assert all(role_of(task)[0] not in ("copilotos_notify", "copilotos_metrics") for task in section["rescue"])
