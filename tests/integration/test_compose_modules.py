@@ -323,7 +323,7 @@ def test_container_logs_audit_enforce_watch(project: Project, tmp_path: Path) ->
     assert "redis_connection_failed=1" in enforce["msg"] and "emitter" in enforce["msg"]
 
     # The late line is written on cue (not after a sleep, which a loaded machine outruns), while the watch runs.
-    late = threading.Timer(3.0, lambda: subprocess.run(["docker", "exec", inspected["Id"], "touch", "/tmp/late"],
+    late = threading.Timer(3.0, lambda: subprocess.run(["docker", "exec", inspected["Id"], "sh", "-c", ": > /tmp/late"],
                                                         capture_output=True, check=True))
     late.start()
     try:
