@@ -111,7 +111,7 @@ import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.copilotos_common import atomic_write
+from ansible.module_utils.copilotos_common import ModuleFailure, atomic_write, finish
 
 STAMP = re.compile(r"^\d{8}T\d{12}Z(\.\d+)?$")
 
@@ -172,15 +172,14 @@ def backed_up_files(run_dir: str) -> dict:
     return out
 
 
-def restore(module: AnsibleModule) -> None:
+def restore(module: AnsibleModule) -> dict:
     p = module.params
     run_dir = p["backup"] or newest_backup(p["root"])
     if not run_dir or not os.path.isdir(run_dir):
-        module.fail_json(msg="no backup to restore under %s" % (p["backup"] or p["root"]))
-        return  # fail_json exits
+        raise ModuleFailure("no backup to restore under %s" % (p["backup"] or p["root"]))
     records = backed_up_files(run_dir)
     if not records:
-        module.fail_json(msg="backup %s holds no file" % run_dir)
+        raise ModuleFailure("backup %s holds no file" % run_dir)
     todo, restored = [], []
     for name, record in sorted(records.items()):
         source = os.path.join(run_dir, name)
@@ -206,11 +205,11 @@ def restore(module: AnsibleModule) -> None:
                 os.unlink(os.path.join(p["project_dir"], name))
         except OSError as exc:
             where = getattr(exc, "filename", None) or run_dir
-            module.fail_json(msg="cannot restore %s: %s" % (where, exc.strerror or exc), restored=restored)
+            raise ModuleFailure("cannot restore %s: %s" % (where, exc.strerror or exc), restored=restored) from None
     else:
         restored = [t[0] for t in todo]
-    module.exit_json(changed=bool(todo or removable), path=run_dir, saved=sorted(records), restored=restored,
-                     removed=removable)
+    return dict(changed=bool(todo or removable), path=run_dir, saved=sorted(records), restored=restored,
+                removed=removable)
 
 
 def ensure_dir(path: str) -> None:
@@ -245,17 +244,21 @@ def main() -> None:
         required_if=[("state", "backup", ["files"])],
         supports_check_mode=True,
     )
+    finish(module, run)
+
+
+def run(module: AnsibleModule) -> dict:
     p = module.params
     if not os.path.isdir(p["project_dir"]):
-        module.fail_json(msg="project directory %s does not exist" % p["project_dir"])
+        raise ModuleFailure("project directory %s does not exist" % p["project_dir"])
     if p["state"] == "restore":
-        restore(module)
+        return restore(module)
     if p["keep"] < 1:
-        module.fail_json(msg="keep must be at least 1 (this run's backup), got %d" % p["keep"])
+        raise ModuleFailure("keep must be at least 1 (this run's backup), got %d" % p["keep"])
     try:
         todo = sources(p["project_dir"], p["files"])
     except ValueError as exc:
-        module.fail_json(msg=str(exc))
+        raise ModuleFailure(str(exc)) from None
     root = p["root"]
     if module.check_mode:
         existing = (
@@ -264,7 +267,7 @@ def main() -> None:
             else []
         )
         would_remove = existing[: max(0, len(existing) + 1 - p["keep"])]
-        module.exit_json(
+        return dict(
             changed=True,
             path=os.path.join(root, new_stamp(root) if os.path.isdir(root) else "<timestamp>"),
             saved=[name for name, _path in todo],
@@ -291,13 +294,13 @@ def main() -> None:
         if run_dir and os.path.isfile(run_dir + ".json"):
             os.unlink(run_dir + ".json")
         where = getattr(exc, "filename", None) or root
-        module.fail_json(msg="cannot back up to %s: %s" % (where, exc.strerror or exc))
+        raise ModuleFailure("cannot back up to %s: %s" % (where, exc.strerror or exc)) from None
     try:
         removed = retention(root, p["keep"])
     except OSError as exc:
         module.warn("backup retention under %s failed: %s" % (root, exc.strerror or exc))
         removed = []
-    module.exit_json(changed=True, path=run_dir, saved=[name for name, _path in todo], removed=removed)
+    return dict(changed=True, path=run_dir, saved=[name for name, _path in todo], removed=removed)
 
 
 if __name__ == "__main__":

@@ -180,6 +180,7 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.copilotos_common import ModuleFailure, finish
 from ansible.module_utils.copilotos_compose import (
     CONFIG_HASH_LABEL,
     IMAGE_LABEL,
@@ -264,15 +265,15 @@ def run(module):
         try:
             from_plan(p)
         except PlanError as exc:
-            module.fail_json(msg="compose_apply: %s" % exc)
+            raise ModuleFailure("compose_apply: %s" % exc) from None
     service, name = p["service"], p["project_name"]
     where = "service %s of Compose project %s" % (service, name)
     project_dir = os.path.abspath(p["project_dir"])  # type path (or the plan's absolute path): already expanded
     if not os.path.isdir(project_dir):
-        module.fail_json(msg="compose_apply: project_dir %s does not exist" % project_dir)
+        raise ModuleFailure("compose_apply: project_dir %s does not exist" % project_dir)
     command = split_command(p["compose_command"])
     if not (module.get_bin_path(command[0]) or os.access(command[0], os.X_OK)):
-        module.fail_json(msg="compose_apply: compose binary %r not found on PATH" % command[0])
+        raise ModuleFailure("compose_apply: compose binary %r not found on PATH" % command[0])
 
     def absolute(paths):
         return [os.path.join(project_dir, x) for x in paths or []]  # elements path: already expanded
@@ -290,7 +291,7 @@ def run(module):
     )
     rc, _out, err = module.run_command([*command, "version"], environ_update=environ, expand_user_and_vars=False)
     if rc != 0:
-        module.fail_json(
+        raise ModuleFailure(
             msg="compose_apply: %r is not a working Compose v2 CLI: %s"
             % (" ".join(command), mask_output(first_error_line(err), []))
         )
@@ -349,7 +350,7 @@ def run(module):
             result["changed"] = result["recreated"]
             logged = last_error_logged(client, state.get("id"), project.secrets)
             result["last_error_logged"] = logged
-            module.fail_json(
+            raise ModuleFailure(
                 msg="compose_apply: %s %s after up (status %s, %s restart(s)); last health check: %s%s"
                 % (
                     where,
@@ -360,7 +361,7 @@ def run(module):
                     "; last error logged: %s" % logged if logged else "",
                 ),
                 **result,
-            )
+            ) from None
         recreated = after.get("id") != before.get("id") or after.get("started_at") != before.get("started_at")
         result.update(
             changed=recreated,
@@ -381,7 +382,16 @@ def run(module):
             },
             "after": {"container_id": after_id, "config_hash": rhash, "image_id": image_id, "drift_keys": drift},
         }
-    module.exit_json(**result)
+    return result
+
+
+def run_guarded(module):
+    """run(), with the Compose and Docker errors as failures that name the project and service."""
+    try:
+        return run(module)
+    except (ComposeError, DockerError) as exc:
+        p = module.params
+        raise ModuleFailure("compose_apply: %s/%s: %s" % (p["project_name"], p["service"], exc)) from None
 
 
 def main():
@@ -406,11 +416,7 @@ def main():
     )
     if DOCKER_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-    try:
-        run(module)
-    except (ComposeError, DockerError) as exc:
-        p = module.params
-        module.fail_json(msg="compose_apply: %s/%s: %s" % (p["project_name"], p["service"], exc))
+    finish(module, run_guarded)
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ import re
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.copilotos_common import MASK, atomic_write, one_line
+from ansible.module_utils.copilotos_common import MASK, ModuleFailure, atomic_write, finish, one_line
 from ansible.module_utils.copilotos_compose import ComposeError, ComposeProject, split_command
 from ansible.module_utils.copilotos_plan import PlanError, check_plan
 from ansible.module_utils.copilotos_state import (
@@ -91,7 +91,7 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     try:
         plan = check_plan(p["plan"])
     except PlanError as exc:
-        module.fail_json(msg=str(exc))
+        raise ModuleFailure(str(exc)) from None
     paths = plan["paths"]
     path = paths.get("override_file")
     if not path:
@@ -99,17 +99,17 @@ def run(module: AnsibleModule) -> dict[str, Any]:
                 "msg": "the plan manages no override (copilotos_env_override_enabled is false)"}
     files = compose_files(paths)
     if not files["base"] or files["missing"]:
-        module.fail_json(msg="no compose file in %s to read the api's environment from" % paths["compose_project_dir"])
+        raise ModuleFailure("no compose file in %s to read the api's environment from" % paths["compose_project_dir"])
     project = ComposeProject(module.run_command, split_command(p["compose_command"]), plan["compose"]["project"],
                              paths["compose_project_dir"], files["base"],
                              environ={"DOCKER_HOST": p["docker_host"]} if p["docker_host"] else {})
     try:
         entries, _env_files = service_environment(project, plan["compose"]["service"])
     except ComposeError as exc:
-        module.fail_json(msg="compose_override: %s" % exc)
+        raise ModuleFailure("compose_override: %s" % exc) from None
     current = read_override(path)
     if current["type"] == "file" and not current["managed"]:
-        module.fail_json(msg="%s exists and is not managed by copilotos-remediation; refusing to overwrite it" % path)
+        raise ModuleFailure("%s exists and is not managed by copilotos-remediation; refusing to overwrite it" % path)
     before = current.pop("text", None)
     after = override_text(plan, entries)
     shadowed = shadowed_keys(plan, entries)
@@ -129,7 +129,7 @@ def run(module: AnsibleModule) -> dict[str, Any]:
             else:
                 atomic_write(path, after.encode("utf-8"), mode=0o600)
         except OSError as exc:
-            module.fail_json(msg="cannot write %s: %s" % (path, one_line(exc.strerror or exc)), **result)
+            raise ModuleFailure("cannot write %s: %s" % (path, one_line(exc.strerror or exc)), **result) from None
     result.update(changed=True, state="written" if after else "removed",
                   msg="%s %s (shadowed: %s)" % (path, "written" if after else "removed", ", ".join(shadowed) or "none"))
     return result
@@ -144,7 +144,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    module.exit_json(**run(module))
+    finish(module, run)
 
 
 if __name__ == "__main__":

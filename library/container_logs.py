@@ -146,25 +146,24 @@ findings:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.copilotos_common import ModuleFailure, finish
 from ansible.module_utils.copilotos_docker import DOCKER_IMPORT_ERROR, DockerError
 from ansible.module_utils.copilotos_logs import MODULE_KWARGS, run_probe
 
 
 def run(module):
-    return run_probe(module.params)
+    try:
+        return run_probe(module.params)
+    except (ValueError, DockerError) as exc:
+        text = str(exc)
+        raise ModuleFailure(text if text.startswith("container_logs:") else "container_logs: %s" % text) from None
 
 
 def main():
     module = AnsibleModule(supports_check_mode=True, **MODULE_KWARGS)
     if DOCKER_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-    try:
-        result = run(module)
-    except (ValueError, DockerError) as exc:
-        module.fail_json(msg=str(exc) if str(exc).startswith("container_logs:") else "container_logs: %s" % exc)
-    if result["counts"] and module.params["mode"] == "enforce":
-        module.fail_json(**result)
-    module.exit_json(**result)
+    finish(module, run, fail_if=lambda result: bool(result["counts"]) and module.params["mode"] == "enforce")
 
 
 if __name__ == "__main__":

@@ -113,7 +113,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.copilotos_common import one_line
+from ansible.module_utils.copilotos_common import finish, one_line
 from ansible.module_utils.copilotos_notify import NotifyError, guarded_payload
 from ansible.module_utils.urls import fetch_url
 
@@ -140,6 +140,33 @@ def send(module: AnsibleModule, payload: dict[str, Any]) -> tuple[bool, int, str
     return False, status, "HTTP %d" % status if status > 0 else one_line(reason, 160)
 
 
+def run(module: AnsibleModule) -> dict[str, Any]:
+    params = module.params
+    where = endpoint(params["url"])
+    result: dict[str, Any] = {"changed": False, "sent": False, "status": -1}
+    if urlsplit(params["url"]).scheme not in ("http", "https"):
+        module.warn("copilotos_notify: the webhook URL must be http or https (%s); nothing was sent" % where)
+        return result
+    try:
+        payload = guarded_payload(params["event"], params["host"], params["facts"], params["secrets"])
+    except (NotifyError, TypeError, ValueError) as exc:
+        module.warn("copilotos_notify: %s" % one_line(exc))
+        return result
+    result["payload"] = payload
+    if module.check_mode:
+        return result
+    try:
+        sent, status, reason = send(module, payload)
+    except Exception as exc:  # a notification never fails the run it announces
+        sent, status, reason = False, -1, one_line(exc, 160)
+    result.update(sent=sent, status=status)
+    if not sent:
+        reason = reason.replace(params["url"], where)
+        module.warn("copilotos_notify: the %s notification to %s was not delivered (%s); the run goes on"
+                    % (params["event"], where, reason))
+    return result
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
@@ -154,30 +181,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    params = module.params
-    where = endpoint(params["url"])
-    result: dict[str, Any] = {"changed": False, "sent": False, "status": -1}
-    if urlsplit(params["url"]).scheme not in ("http", "https"):
-        module.warn("copilotos_notify: the webhook URL must be http or https (%s); nothing was sent" % where)
-        module.exit_json(**result)
-    try:
-        payload = guarded_payload(params["event"], params["host"], params["facts"], params["secrets"])
-    except (NotifyError, TypeError, ValueError) as exc:
-        module.warn("copilotos_notify: %s" % one_line(exc))
-        module.exit_json(**result)
-    result["payload"] = payload
-    if module.check_mode:
-        module.exit_json(**result)
-    try:
-        sent, status, reason = send(module, payload)
-    except Exception as exc:  # a notification never fails the run it announces
-        sent, status, reason = False, -1, one_line(exc, 160)
-    result.update(sent=sent, status=status)
-    if not sent:
-        reason = reason.replace(params["url"], where)
-        module.warn("copilotos_notify: the %s notification to %s was not delivered (%s); the run goes on"
-                    % (params["event"], where, reason))
-    module.exit_json(**result)
+    finish(module, run)
 
 
 if __name__ == "__main__":

@@ -134,7 +134,7 @@ import os
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.copilotos_common import one_line
+from ansible.module_utils.copilotos_common import ModuleFailure, finish, one_line
 from ansible.module_utils.copilotos_report import (
     FAIL_ON,
     HAS_JINJA2,
@@ -162,9 +162,10 @@ def run(module: AnsibleModule) -> dict[str, Any]:
         else:
             files = write_reports(report, report_dir, params["template_dir"], params["secrets"], params["latest_link"])
     except ReportError as exc:
-        module.fail_json(msg=str(exc))
+        raise ModuleFailure(str(exc)) from None
     except OSError as exc:
-        module.fail_json(msg="cannot write the reports under %s: %s" % (report_dir, one_line(exc.strerror or exc)))
+        why = one_line(exc.strerror or exc)
+        raise ModuleFailure("cannot write the reports under %s: %s" % (report_dir, why)) from None
     for warning in warnings:
         module.warn(warning)
     short = summary(report, files, params["fail_on"])
@@ -197,7 +198,7 @@ def main() -> None:
         module.fail_json(msg=missing_required_lib("jinja2"))
     if not HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML"))
-    module.exit_json(**run(module))
+    finish(module, run)
 
 
 if __name__ == "__main__":

@@ -128,7 +128,7 @@ from typing import Any, NoReturn
 
 from ansible.module_utils import copilotos_app as app
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.copilotos_common import one_line
+from ansible.module_utils.copilotos_common import ModuleFailure, finish, one_line
 from ansible.module_utils.copilotos_compose import ComposeError, ComposeProject, split_command
 from ansible.module_utils.copilotos_docker import DOCKER_IMPORT_ERROR, DockerError, container_env, get_client
 from ansible.module_utils.copilotos_lock import LockBusy, LockError, acquire
@@ -154,8 +154,7 @@ from ansible.module_utils.copilotos_state import (
 
 def refuse(module: AnsibleModule, msg: str, **facts: Any) -> NoReturn:
     """Stop: nothing was changed; ``refused`` tells the record step this run never reached the host's files."""
-    module.fail_json(msg=msg, refused=True, **facts)
-    raise AssertionError("fail_json returned")  # it exits; this tells the type checker
+    raise ModuleFailure(msg, refused=True, **facts)
 
 
 def env_type_message(path: str, facts: dict[str, Any]) -> str:
@@ -315,7 +314,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    module.exit_json(**run(module))
+    finish(module, run)
 
 
 if __name__ == "__main__":

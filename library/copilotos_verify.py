@@ -140,6 +140,7 @@ failed_verification:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.copilotos_common import ModuleFailure, finish
 from ansible.module_utils.copilotos_docker import DOCKER_IMPORT_ERROR, DockerError, get_client
 from ansible.module_utils.copilotos_plan import PlanError, check_plan
 from ansible.module_utils.copilotos_verify import verify
@@ -150,14 +151,13 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     try:
         check_plan(p["plan"])
     except PlanError as exc:
-        module.fail_json(msg=str(exc))
+        raise ModuleFailure(str(exc)) from None
     for name in ("redis", "mongo", "http", "logs"):
         p[name] = name in p["probes"]
     try:
         return verify(p, get_client(p["docker_host"]))
     except DockerError as exc:
-        module.fail_json(msg="copilotos_verify: %s" % exc)
-        raise  # fail_json exits; this tells the type checker
+        raise ModuleFailure("copilotos_verify: %s" % exc) from None
 
 
 def main() -> None:
@@ -186,10 +186,7 @@ def main() -> None:
     for lib in ("docker",):
         if DOCKER_IMPORT_ERROR:
             module.fail_json(msg=missing_required_lib(lib), exception=DOCKER_IMPORT_ERROR)
-    result = run(module)
-    if module.params["mode"] == "enforce" and result["failed_verification"]:
-        module.fail_json(**result)
-    module.exit_json(**result)
+    finish(module, run, fail_if=lambda result: module.params["mode"] == "enforce" and result["failed_verification"])
 
 
 if __name__ == "__main__":

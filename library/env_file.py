@@ -175,7 +175,7 @@ import re
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.copilotos_common import atomic_write, one_line, secret_forms
+from ansible.module_utils.copilotos_common import ModuleFailure, atomic_write, finish, one_line, secret_forms
 from ansible.module_utils.copilotos_env import (
     EnvParseError,
     EnvValueError,
@@ -194,7 +194,7 @@ def wanted_values(module: AnsibleModule) -> dict[str, str]:
     out = {}
     for key, value in module.params["values"].items():
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            module.fail_json(msg="values.%s must be a string (quote it in YAML)" % key)
+            raise ModuleFailure("values.%s must be a string (quote it in YAML)" % key)
         out[str(key)] = str(value)
     return out
 
@@ -210,9 +210,9 @@ def values_from_plan(module: AnsibleModule) -> None:
     try:
         check_plan(plan)
     except PlanError as exc:
-        module.fail_json(msg=str(exc))
+        raise ModuleFailure(str(exc)) from None
     if module.params["redis_password"] is None:
-        module.fail_json(msg="env_file: plan needs redis_password to build its secret keys")
+        raise ModuleFailure("env_file: plan needs redis_password to build its secret keys")
     module.params["values"] = desired_env(plan, module.params["redis_password"])
     module.params["secret_keys"] = sorted(set(module.params["secret_keys"]) | set(secret_keys(plan)))
 
@@ -250,32 +250,32 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     path = params["path"]
     if os.path.islink(path):
         target = os.readlink(path)
-        module.fail_json(
+        raise ModuleFailure(
             msg="%s is a symbolic link (to %s); refusing to replace it, give the real path" % (path, target)
         )
     if os.path.isdir(path):
-        module.fail_json(msg="%s is a directory, not an env file" % path)
+        raise ModuleFailure("%s is a directory, not an env file" % path)
     exists = os.path.exists(path)
     if not exists and not params["create"]:
-        module.fail_json(msg="%s does not exist (set create: true to create it)" % path)
+        raise ModuleFailure("%s does not exist (set create: true to create it)" % path)
     if not exists and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-        module.fail_json(msg="the directory of %s does not exist" % path)
+        raise ModuleFailure("the directory of %s does not exist" % path)
     data = b""
     try:
         data = read_env_bytes(path) if exists else b""
         text = data.decode("utf-8")
     except OSError as exc:
-        module.fail_json(msg="cannot read %s: %s" % (path, one_line(exc.strerror or exc.__class__.__name__)))
+        raise ModuleFailure("cannot read %s: %s" % (path, one_line(exc.strerror or exc.__class__.__name__))) from None
     except UnicodeDecodeError as exc:
-        module.fail_json(msg="%s is not UTF-8 text (byte %d); nothing written" % (path, exc.start))
+        raise ModuleFailure("%s is not UTF-8 text (byte %d); nothing written" % (path, exc.start)) from None
     values = wanted_values(module)
     try:
         env = parse_env(text)
         result = update_env(env, values, params["absent"])
     except EnvParseError as exc:
-        module.fail_json(msg="%s: %s; nothing written" % (path, exc), line=exc.lineno)
+        raise ModuleFailure("%s: %s; nothing written" % (path, exc), line=exc.lineno) from None
     except EnvValueError as exc:
-        module.fail_json(msg="%s: %s; nothing written" % (path, exc))
+        raise ModuleFailure("%s: %s; nothing written" % (path, exc)) from None
     new_text = serialize(result.env)
     changed = new_text != text or not exists
     out: dict[str, Any] = {
@@ -314,9 +314,9 @@ def run(module: AnsibleModule) -> dict[str, Any]:
                 gid=stat.st_gid if stat else None,
             )
         except OSError as exc:
-            module.fail_json(
+            raise ModuleFailure(
                 msg="cannot write %s: %s" % (path, one_line(exc.strerror or exc.__class__.__name__)), **out
-            )
+            ) from None
     if exists or not module.check_mode:
         changed = module.set_fs_attributes_if_different(module.load_file_common_arguments(params), changed)
     count = len(result.changed_keys)
@@ -346,7 +346,7 @@ def main() -> None:
     values_from_plan(module)
     add_secret_looking_keys(module)
     keep_usable_output(module)
-    module.exit_json(**run(module))
+    finish(module, run)
 
 
 if __name__ == "__main__":

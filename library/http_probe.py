@@ -164,6 +164,7 @@ findings:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.copilotos_common import ModuleFailure, finish
 from ansible.module_utils.copilotos_http import MODULE_KWARGS, run_probe
 
 
@@ -171,17 +172,14 @@ def run(module):
     try:
         return run_probe(module.params, module.no_log_values)
     except ValueError as exc:
-        module.fail_json(msg=str(exc))
+        raise ModuleFailure(str(exc)) from None
 
 
 def main():
     module = AnsibleModule(supports_check_mode=True, **MODULE_KWARGS)
     if module.params["burst"] < 0 or module.params["burst"] > 1000:
         module.fail_json(msg="http_probe: burst must be between 0 and 1000")
-    result = run(module)
-    if result["findings"] and module.params["mode"] == "enforce":
-        module.fail_json(**result)
-    module.exit_json(**result)
+    finish(module, run, fail_if=lambda result: bool(result["findings"]) and module.params["mode"] == "enforce")
 
 
 if __name__ == "__main__":

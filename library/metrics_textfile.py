@@ -94,7 +94,7 @@ import os
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.copilotos_common import atomic_write, secret_forms
+from ansible.module_utils.copilotos_common import ModuleFailure, atomic_write, finish, secret_forms
 from ansible.module_utils.copilotos_metrics import (
     RECREATES_METRIC,
     count_restarts,
@@ -119,6 +119,51 @@ def parse_mode(value: Any) -> int:
     return value if isinstance(value, int) else int(str(value), 8)
 
 
+def run(module: AnsibleModule) -> dict[str, Any]:
+    params = module.params
+    path, run = params["path"], params["run"]
+    result: dict[str, Any] = {"changed": False, "content_changed": False, "written": False, "path": path,
+                              "recreates_total": 0}
+    try:
+        mode = parse_mode(params["mode"])
+    except ValueError:
+        raise ModuleFailure("mode must be an octal string such as '0644'", **result) from None
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        module.warn("metrics_textfile: %s does not exist (node_exporter's textfile directory); no metrics written"
+                    % directory)
+        return result
+    try:
+        before = read_text(path)
+        log = read_text(params["log_file"])
+    except OSError as exc:
+        module.warn("metrics_textfile: cannot read %s: %s" % (exc.filename, exc.strerror or exc))
+        return result
+    previous = sample_value(before, RECREATES_METRIC)
+    this_run = int(bool(run.get("recreated")) and not (run.get("check_mode") or run.get("mode") == "audit"))
+    total = recreates_total(int(previous) if previous is not None else None,
+                            count_restarts(log.splitlines()) if log is not None else None, this_run)
+    text = render(run, params["drift"], total)
+    result.update(recreates_total=total, text=text)
+    if any(form in text for form in secret_forms(params["secrets"])):
+        module.warn("metrics_textfile: the rendered metrics would contain a secret value; nothing was written")
+        result.pop("text")
+        return result
+    result["changed"] = stable(before) != stable(text) or (before is not None and _mode_of(path) != mode)
+    result["content_changed"] = result["changed"]
+    if module._diff:
+        result["diff"] = {"before": before or "", "after": text, "before_header": path, "after_header": path}
+    if module.check_mode or (before == text and _mode_of(path) == mode):
+        return result
+    try:
+        atomic_write(path, text.encode("utf-8"), mode=mode)
+        result["written"] = True
+    except OSError as exc:
+        result["changed"] = result["content_changed"] = False
+        module.warn("metrics_textfile: cannot write %s: %s" % (path, exc.strerror or exc))
+    return result
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
@@ -131,48 +176,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    params = module.params
-    path, run = params["path"], params["run"]
-    result: dict[str, Any] = {"changed": False, "content_changed": False, "written": False, "path": path,
-                              "recreates_total": 0}
-    try:
-        mode = parse_mode(params["mode"])
-    except ValueError:
-        module.fail_json(msg="mode must be an octal string such as '0644'", **result)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        module.warn("metrics_textfile: %s does not exist (node_exporter's textfile directory); no metrics written"
-                    % directory)
-        module.exit_json(**result)
-    try:
-        before = read_text(path)
-        log = read_text(params["log_file"])
-    except OSError as exc:
-        module.warn("metrics_textfile: cannot read %s: %s" % (exc.filename, exc.strerror or exc))
-        module.exit_json(**result)
-    previous = sample_value(before, RECREATES_METRIC)
-    this_run = int(bool(run.get("recreated")) and not (run.get("check_mode") or run.get("mode") == "audit"))
-    total = recreates_total(int(previous) if previous is not None else None,
-                            count_restarts(log.splitlines()) if log is not None else None, this_run)
-    text = render(run, params["drift"], total)
-    result.update(recreates_total=total, text=text)
-    if any(form in text for form in secret_forms(params["secrets"])):
-        module.warn("metrics_textfile: the rendered metrics would contain a secret value; nothing was written")
-        result.pop("text")
-        module.exit_json(**result)
-    result["changed"] = stable(before) != stable(text) or (before is not None and _mode_of(path) != mode)
-    result["content_changed"] = result["changed"]
-    if module._diff:
-        result["diff"] = {"before": before or "", "after": text, "before_header": path, "after_header": path}
-    if module.check_mode or (before == text and _mode_of(path) == mode):
-        module.exit_json(**result)
-    try:
-        atomic_write(path, text.encode("utf-8"), mode=mode)
-        result["written"] = True
-    except OSError as exc:
-        result["changed"] = result["content_changed"] = False
-        module.warn("metrics_textfile: cannot write %s: %s" % (path, exc.strerror or exc))
-    module.exit_json(**result)
+    finish(module, run)
 
 
 def _mode_of(path: str) -> int | None:

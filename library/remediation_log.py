@@ -72,8 +72,10 @@ skipped_lines:
 
 import json
 import os
+from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.copilotos_common import finish
 
 BLOCK = 8192
 
@@ -123,15 +125,7 @@ def append(path: str, entry: dict) -> None:
         os.close(fd)
 
 
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path", required=True),
-            entry=dict(type="dict"),
-            history=dict(type="int", default=10),
-        ),
-        supports_check_mode=True,
-    )
+def run(module: AnsibleModule) -> dict[str, Any]:
     path, entry = module.params["path"], module.params["entry"]
     appended = False
     if entry is not None and not module.check_mode and os.path.isdir(os.path.dirname(path) or "."):
@@ -145,7 +139,19 @@ def main() -> None:
     except OSError as exc:
         module.warn("cannot read the remediation log %s: %s" % (path, exc.strerror or exc))
         entries, skipped = [], 0
-    module.exit_json(changed=False, appended=appended, history=entries, skipped_lines=skipped)
+    return dict(changed=False, appended=appended, history=entries, skipped_lines=skipped)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            entry=dict(type="dict"),
+            history=dict(type="int", default=10),
+        ),
+        supports_check_mode=True,
+    )
+    finish(module, run)
 
 
 if __name__ == "__main__":

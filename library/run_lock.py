@@ -66,8 +66,27 @@ reclaimed:
   type: bool
 """
 
+from typing import Any
+
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.copilotos_common import ModuleFailure, finish
 from ansible.module_utils.copilotos_lock import LockBusy, LockError, acquire, release
+
+
+def run(module: AnsibleModule) -> dict[str, Any]:
+    path, owner = module.params["path"], module.params["owner"]
+    if module.params["state"] == "absent":
+        # Releasing is bookkeeping, not a change of the host's configuration.
+        return dict(changed=False, holder=release(path, owner, module.check_mode), reclaimed=False)
+    try:
+        got = acquire(path, owner, module.params["stale_after"], module.check_mode)
+    except LockBusy as exc:
+        raise ModuleFailure(str(exc), holder=exc.holder) from None
+    except LockError as exc:
+        raise ModuleFailure(str(exc)) from None
+    if got["reclaimed"]:
+        module.warn("reclaiming a stale lock %s (%s)" % (path, got["reclaim_reason"]))
+    return dict(changed=False, holder=got["holder"], reclaimed=got["reclaimed"])
 
 
 def main() -> None:
@@ -80,19 +99,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    path, owner = module.params["path"], module.params["owner"]
-    if module.params["state"] == "absent":
-        # Releasing is bookkeeping, not a change of the host's configuration.
-        module.exit_json(changed=False, holder=release(path, owner, module.check_mode), reclaimed=False)
-    try:
-        got = acquire(path, owner, module.params["stale_after"], module.check_mode)
-    except LockBusy as exc:
-        module.fail_json(msg=str(exc), holder=exc.holder)
-    except LockError as exc:
-        module.fail_json(msg=str(exc))
-    if got["reclaimed"]:
-        module.warn("reclaiming a stale lock %s (%s)" % (path, got["reclaim_reason"]))
-    module.exit_json(changed=False, holder=got["holder"], reclaimed=got["reclaimed"])
+    finish(module, run)
 
 
 if __name__ == "__main__":

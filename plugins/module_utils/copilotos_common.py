@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
@@ -97,3 +97,29 @@ def atomic_write(path: str, data: bytes, mode: int = 0o600, uid: int | None = No
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+class ModuleFailure(Exception):
+    """How a module's ``run(module)`` stops: only ``finish`` (in ``main``) turns it into ``fail_json``."""
+
+    def __init__(self, msg: str, **facts: Any) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.facts = facts
+
+
+def finish(module: Any, run: Callable[[Any], dict[str, Any]],
+           fail_if: Callable[[dict[str, Any]], bool] | None = None) -> None:
+    """The one module contract: ``run(module)`` returns the result or raises ModuleFailure; this exits.
+
+    ``fail_if(result)``: a result that still fails the task, with every fact
+    (an enforce-mode check that found a critical problem).
+    """
+    try:
+        result = run(module)
+    except ModuleFailure as exc:
+        module.fail_json(msg=exc.msg, **exc.facts)
+        raise AssertionError("fail_json returned") from None  # it exits; this tells the type checker
+    if fail_if is not None and fail_if(result):
+        module.fail_json(**result)
+    module.exit_json(**result)
