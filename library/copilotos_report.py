@@ -135,17 +135,9 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.copilotos_common import ModuleFailure, finish, one_line
-from ansible.module_utils.copilotos_report import (
-    FAIL_ON,
-    HAS_JINJA2,
-    HAS_YAML,
-    ReportError,
-    prepare,
-    render_markdown,
-    summary,
-    utc_now,
-    write_reports,
-)
+from ansible.module_utils.copilotos_report import FAIL_ON, HAS_YAML, ReportError, prepare, summary, utc_now
+from ansible.module_utils.copilotos_report_io import write_reports
+from ansible.module_utils.copilotos_report_render import HAS_JINJA2, render_markdown
 
 
 def run(module: AnsibleModule) -> dict[str, Any]:

@@ -1,12 +1,12 @@
 # Copyright: copilotos-remediation contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Build, render and write the per-host diagnosis reports and the run index.
+"""The report model: validation, secret detection, masking, enrichment from the
+findings catalogue, the report document and the summary (pure functions).
 
-Pure helpers first (validation, secret detection, masking, enrichment from the
-findings catalogue, the report document, the summary), rendering with jinja2
-next, and the file I/O last (``write_reports``: run directory 0700, files 0600
-written atomically, ``index.html`` regenerated from every ``<host>.json`` of
-the run directory under a file lock, the ``latest`` link).
+Rendering (Markdown, HTML with its Content-Security-Policy, the leak check) is
+in ``copilotos_report_render``; the file I/O (run directory 0700, files 0600
+written atomically, ``index.html`` regenerated under a file lock, the
+``latest`` link) in ``copilotos_report_io``.
 
 The report document is described in ``docs/report-schema.md``
 (``schema_version`` 1).
@@ -14,33 +14,17 @@ The report document is described in ``docs/report-schema.md``
 
 from __future__ import annotations
 
-import base64
 import datetime
-import fcntl
-import glob
-import hashlib
-import html
-import json
-import os
 import re
 from collections.abc import Iterable
 from typing import Any
 
 from ansible.module_utils.copilotos_common import (
-    MASK,
     SEVERITIES,
     VERIFY_STEPS,
-    atomic_write,
     mask_url_passwords,
     secret_forms,
 )
-
-try:
-    import jinja2
-
-    HAS_JINJA2 = True
-except ImportError:  # pragma: no cover - jinja2 ships with ansible-core on the controller
-    HAS_JINJA2 = False
 
 try:
     import yaml
@@ -272,7 +256,7 @@ def safe_host_name(host: str) -> str:
 AREA_RANK = {name: rank for rank, name in enumerate(AREA_LABELS)}
 
 
-def _severity_key(item: dict[str, Any]) -> tuple[int, int, str]:
+def severity_key(item: dict[str, Any]) -> tuple[int, int, str]:
     """Severity first; within one severity, causes (configuration) before symptoms (logs, probes)."""
     return (
         SEVERITY_RANK.get(item.get("severity", "info"), len(SEVERITIES)),
@@ -313,7 +297,7 @@ def enrich_findings(
                 "catalogued": entry is not None,
             }
         )
-    return sorted(out, key=_severity_key)
+    return sorted(out, key=severity_key)
 
 
 def count_by_severity(findings: list[dict[str, Any]]) -> dict[str, int]:
@@ -587,203 +571,6 @@ def summary(report: dict[str, Any], files: dict[str, str], fail_on: str) -> dict
 # Rendering
 # --------------------------------------------------------------------------
 
-STYLE_TEMPLATE = "index.css"  # included verbatim inside <style>; its hash goes into the page's CSP
-SEVERITY_ICONS = {"critical": "🔴", "medium": "🟡", "low": "🟢", "info": "🔵"}
-VERIFY_ICONS = {"passed": "✅", "failed": "❌", "skipped": "⏭️", "rolled_back": "↩️", "not_run": "-", "unreachable": "⛔"}
-
-
-_MD_ESCAPE = re.compile(r"([\\`\[\]|])")
-
-
-def md_text(value: Any) -> str:
-    """Host text as inert Markdown prose (also safe inside a table cell).
-
-    One line (whitespace collapsed: no block can start inside it); ``\\``,
-    backticks, brackets and pipes backslash-escaped (no code span, link,
-    image or table cell can open or close); ``&``, ``<`` and ``>`` as HTML
-    entities (no raw HTML, no autolink). Rendered, it shows the text as given.
-    """
-    text = "-" if value is None or value == "" else str(value)
-    return html.escape(_MD_ESCAPE.sub(r"\\\1", " ".join(text.split())), quote=False)
-
-
-md_cell = md_text  # the table-cell name the templates used first
-
-
-def md_code(value: Any, in_table: bool = False) -> str:
-    """Host text as one inline code span that it cannot close.
-
-    The delimiter is a backtick run longer than any inside the text, padded
-    with a space when the text starts or ends with a backtick. Inside a code
-    span nothing else is interpreted, so no HTML escaping is needed (it would
-    show); in a table cell (``in_table``) pipes are escaped, which GFM undoes.
-    """
-    text = "-" if value is None or value == "" else " ".join(str(value).split())
-    if in_table:
-        text = text.replace("|", "\\|")
-    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return "%s%s%s%s%s" % (fence, pad, text, pad, fence)
-
-
-def md_code_cell(value: Any) -> str:
-    """``md_code`` for a table cell."""
-    return md_code(value, in_table=True)
-
-
-def md_fence(text: str) -> str:
-    """A backtick fence longer than any backtick run inside ``text``."""
-    runs = [len(run) for run in re.findall(r"`+", text)]
-    return "`" * max(3, max(runs, default=0) + 1)
-
-
-def duration(seconds: Any) -> str:
-    """``4h 2m`` style uptime from seconds (``-`` when unknown)."""
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
-        return "-"
-    total = int(seconds)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return "%dd %dh" % (days, hours)
-    if hours:
-        return "%dh %dm" % (hours, minutes)
-    if minutes:
-        return "%dm %ds" % (minutes, secs)
-    return "%ds" % secs
-
-
-def pretty_json(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-
-
-def container_ok(container: dict[str, Any]) -> bool:
-    return container.get("state") == "running" and container.get("health") in (None, "", "healthy", "none")
-
-
-def _environment(template_dir: str) -> Any:
-    if not HAS_JINJA2:
-        raise ReportError("jinja2 is needed to render the reports")
-    if not os.path.isdir(template_dir):
-        raise ReportError("template directory %s does not exist" % template_dir)
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(template_dir),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters.update(md_cell=md_cell, md_text=md_text, md_code=md_code, md_code_cell=md_code_cell,
-                       md_fence=md_fence, duration=duration, pretty_json=pretty_json)
-    env.globals.update(
-        severities=SEVERITIES,
-        severity_icons=SEVERITY_ICONS,
-        verify_icons=VERIFY_ICONS,
-        container_ok=container_ok,
-        schema_version=SCHEMA_VERSION,
-    )
-    return env
-
-
-def render_markdown(report: dict[str, Any], template_dir: str) -> str:
-    template = _environment(template_dir).get_template("report.md.j2")
-    return str(template.render(report=report, file=safe_host_name(report["host"])))
-
-
-def style_hash(style: str) -> str:
-    """The CSP source (``'sha256-...'``) that allows exactly this inline <style> text."""
-    return "'sha256-%s'" % base64.b64encode(hashlib.sha256(style.encode("utf-8")).digest()).decode("ascii")
-
-
-def content_security_policy(style: str) -> str:
-    """The page's policy: nothing loads or runs but its own inline style; no base, no form target."""
-    return "default-src 'none'; style-src %s; base-uri 'none'; form-action 'none'" % style_hash(style)
-
-
-def render_index(reports: list[dict[str, Any]], run_id: str, generated_at: str, template_dir: str) -> str:
-    """The run's index.html from the reports of every host (sorted by host)."""
-    reports = sorted(reports, key=lambda item: str(item.get("host", "")))
-    rows = []
-    for report in reports:
-        for item in report.get("findings", []):
-            rows.append({"host": report["host"], "file": safe_host_name(report["host"]), **item})
-    rows.sort(key=lambda item: (*_severity_key(item)[:1], item["host"], *_severity_key(item)[1:]))
-    totals = dict.fromkeys(SEVERITIES, 0)
-    for report in reports:
-        for severity in SEVERITIES:
-            totals[severity] += int(report.get("counts", {}).get(severity, 0))
-    env = _environment(template_dir)
-    style = str(env.get_template(STYLE_TEMPLATE).render())
-    return str(
-        env.get_template("index.html.j2").render(
-            reports=[dict(report, file=safe_host_name(report["host"])) for report in reports],
-            findings=rows,
-            totals=totals,
-            run_id=run_id,
-            generated_at=generated_at,
-            csp=content_security_policy(style),
-        )
-    )
-
-
-def leak_check(texts: dict[str, str], secrets: Iterable[str | None]) -> None:
-    """Raise when a rendered text holds a secret (plain, encoded or HTML-escaped)."""
-    forms = secret_forms(secrets)
-    forms += [html.escape(form) for form in forms]
-    forms += [json.dumps(form)[1:-1] for form in forms]
-    forms += [md_text(form) for form in forms] + [form.replace("|", "\\|") for form in forms]
-    for name, text in texts.items():
-        if any(form and form in text for form in forms):
-            raise ReportError("the rendered %s would contain a secret value; nothing was written" % name)
-
-
-# --------------------------------------------------------------------------
-# Files
-# --------------------------------------------------------------------------
-
-
-def ensure_private_dir(path: str) -> None:
-    """Create ``path`` (and a missing parent) with mode 0700; tighten an existing run dir."""
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        os.makedirs(parent, mode=0o700, exist_ok=True)
-        os.chmod(parent, 0o700)
-    if os.path.islink(path):
-        raise ReportError("report directory %s is a symbolic link; give the real path" % path)
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    os.chmod(path, 0o700)
-
-
-def load_reports(report_dir: str) -> list[dict[str, Any]]:
-    """Every ``<host>.json`` report (schema_version 1) of a run directory."""
-    reports = []
-    for path in sorted(glob.glob(os.path.join(report_dir, "*.json"))):
-        try:
-            with open(path, encoding="utf-8") as handle:
-                data = json.load(handle)
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and data.get("schema_version") == SCHEMA_VERSION and data.get("host"):
-            reports.append(data)
-    return reports
-
-
-def update_latest(latest_link: str, report_dir: str) -> None:
-    """Point ``latest_link`` at ``report_dir`` (relative when they share a parent)."""
-    if os.path.exists(latest_link) and not os.path.islink(latest_link):
-        raise ReportError("%s exists and is not a symbolic link; not replacing it" % latest_link)
-    link_parent = os.path.dirname(os.path.abspath(latest_link))
-    target = os.path.relpath(os.path.abspath(report_dir), link_parent)
-    if os.path.islink(latest_link) and os.readlink(latest_link) == target:
-        return
-    tmp = os.path.join(link_parent, ".%s.%d.tmp" % (os.path.basename(latest_link), os.getpid()))
-    if os.path.lexists(tmp):
-        os.unlink(tmp)
-    os.symlink(target, tmp)
-    os.replace(tmp, latest_link)
-
 
 def utc_now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -812,67 +599,3 @@ def prepare(
     if isinstance(next_audit_hours, bool) or not isinstance(next_audit_hours, int) or next_audit_hours < 1:
         raise ReportError("next_audit_hours must be a whole number of hours, at least 1")
     return build_report(masked, load_catalogue(catalogue_path), run_id, generated_at, warnings, next_audit_hours)
-
-
-def write_reports(
-    report: dict[str, Any],
-    report_dir: str,
-    template_dir: str,
-    secrets: Iterable[str | None],
-    latest_link: str | None = None,
-) -> dict[str, str]:
-    """Write ``<host>.json``, ``<host>.md`` and the run's ``index.html``.
-
-    Hosts of one run write concurrently into one directory: everything after
-    the directory creation happens under an exclusive lock on
-    ``<report_dir>/.lock``, and the index is rebuilt from every host's JSON.
-    Returns the paths written (``json``, ``markdown``, ``index``, ``latest``).
-    """
-    secrets = list(secrets)
-    name = safe_host_name(report["host"])
-    json_text = json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
-    md_text = render_markdown(report, template_dir)
-    leak_check({"%s.json" % name: json_text, "%s.md" % name: md_text}, secrets)
-    ensure_private_dir(report_dir)
-    files = {
-        "json": os.path.join(report_dir, "%s.json" % name),
-        "markdown": os.path.join(report_dir, "%s.md" % name),
-        "index": os.path.join(report_dir, "index.html"),
-    }
-    lock_path = os.path.join(report_dir, ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        atomic_write(files["json"], json_text.encode("utf-8"))
-        atomic_write(files["markdown"], md_text.encode("utf-8"))
-        reports = load_reports(report_dir)
-        index_text = render_index(reports, report.get("run_id", ""), utc_now(), template_dir)
-        leak_check({"index.html": index_text}, secrets)
-        atomic_write(files["index"], index_text.encode("utf-8"))
-        if latest_link:
-            update_latest(latest_link, report_dir)
-            files["latest"] = latest_link
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-    return files
-
-
-__all__ = [
-    "FAIL_ON",
-    "MASK",
-    "NEXT_AUDIT_HOURS",
-    "SCHEMA_VERSION",
-    "ReportError",
-    "build_report",
-    "catalogue_errors",
-    "load_catalogue",
-    "mask_tree",
-    "prepare",
-    "render_index",
-    "render_markdown",
-    "run_errors",
-    "secret_paths",
-    "summary",
-    "write_reports",
-]

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import yaml
 from ansible.module_utils import copilotos_report as rep
+from ansible.module_utils import copilotos_report_io as rio
+from ansible.module_utils import copilotos_report_render as render
 from ansible.module_utils.copilotos_common import MASK
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -214,10 +216,10 @@ def test_url_passwords_are_masked_everywhere() -> None:
 
 def test_leak_check_catches_escaped_forms() -> None:
     with pytest.raises(rep.ReportError):
-        rep.leak_check({"index.html": "a &amp; b"}, ["a & b"])
+        render.leak_check({"index.html": "a &amp; b"}, ["a & b"])
     with pytest.raises(rep.ReportError):
-        rep.leak_check({"x.json": 'say \\"hi\\"'}, ['say "hi"'])
-    rep.leak_check({"x.md": "nothing here"}, ["a & b", "", None])
+        render.leak_check({"x.json": 'say \\"hi\\"'}, ['say "hi"'])
+    render.leak_check({"x.md": "nothing here"}, ["a & b", "", None])
 
 
 # ---------------------------------------------------------------------------
@@ -268,7 +270,7 @@ def test_rolled_back_run_adds_a_critical_finding_and_says_so() -> None:
     report = build(run)
     assert report["findings"][0]["code"] == "ROLLED_BACK"
     assert report["verification_overall"] == "rolled_back"
-    md = rep.render_markdown(report, str(TEMPLATES))
+    md = render.render_markdown(report, str(TEMPLATES))
     assert "**Rolled back**" in md and "/var/backups/copilotos/2" in md
 
 
@@ -299,14 +301,14 @@ def test_fail_codes_name_a_repeated_code_once() -> None:
     ("seconds", "text"), [(None, "-"), (5, "5s"), (65, "1m 5s"), (14400, "4h 0m"), (90000, "1d 1h"), (True, "-")]
 )
 def test_duration(seconds: Any, text: str) -> None:
-    assert rep.duration(seconds) == text
+    assert render.duration(seconds) == text
 
 
 def test_md_cell_and_fence() -> None:
-    assert rep.md_cell("a|b\nc") == "a\\|b c"
-    assert rep.md_cell(None) == "-"
-    assert rep.md_fence("x ```` y") == "`````"
-    assert rep.md_fence("plain") == "```"
+    assert render.md_cell("a|b\nc") == "a\\|b c"
+    assert render.md_cell(None) == "-"
+    assert render.md_fence("x ```` y") == "`````"
+    assert render.md_fence("plain") == "```"
 
 
 # ---------------------------------------------------------------------------
@@ -315,7 +317,7 @@ def test_md_cell_and_fence() -> None:
 
 
 def test_markdown_sections_in_order_like_the_diagnosis() -> None:
-    md = rep.render_markdown(build(), str(TEMPLATES))
+    md = render.render_markdown(build(), str(TEMPLATES))
     headings = [line for line in md.splitlines() if line.startswith("## ")]
     assert [re.sub(r"^## (\d)\..*", r"\1", h) for h in headings] == ["1", "2", "3", "4", "5"]
     assert "Executive summary" in headings[0] and "Findings" in headings[1] and "Action plan" in headings[2]
@@ -326,7 +328,7 @@ def test_markdown_sections_in_order_like_the_diagnosis() -> None:
 
 
 def test_markdown_container_table_and_findings_by_severity() -> None:
-    md = rep.render_markdown(build(), str(TEMPLATES))
+    md = render.render_markdown(build(), str(TEMPLATES))
     assert "| Service | State | Health | Uptime |" in md
     assert re.search(r"^\| api \| ✅ running \| healthy \| 4h 0m \|", md, re.M)
     assert re.search(r"^\| redis \| ❌ restarting \| unhealthy \| 5s \|", md, re.M)
@@ -344,7 +346,7 @@ def test_critical_problems_are_listed_once_per_code() -> None:
     run = make_run()
     run["findings"] += [{"code": "CORS_PREFLIGHT_FAILED", "message": "apex"},
                         {"code": "CORS_PREFLIGHT_FAILED", "message": "www"}]
-    md = rep.render_markdown(build(run), str(TEMPLATES))
+    md = render.render_markdown(build(run), str(TEMPLATES))
     summary = md[md.index("**Critical problems**"):md.index("## 2.")]
     assert summary.count("`CORS_PREFLIGHT_FAILED`") == 1 and "`CORS_PREFLIGHT_FAILED`) ×2" in summary  # noqa: RUF001
     assert md.count("(`CORS_PREFLIGHT_FAILED`)") == 1 and md.count("**Code**: `CORS_PREFLIGHT_FAILED`") == 2
@@ -357,13 +359,13 @@ def test_docker_status_shape_is_accepted_for_containers() -> None:
     report = build(run)
     assert [c["state"] for c in report["containers"]] == ["running", "exited"]
     assert report["containers"][1]["service"] == "copilotos-lab1-web-1"
-    md = rep.render_markdown(report, str(TEMPLATES))
+    md = render.render_markdown(report, str(TEMPLATES))
     assert "| api | ✅ running | none | 1m 1s |" in md
     assert "1 of 2 containers not running or not healthy" in md
 
 
 def test_markdown_action_plan_verification_and_changes() -> None:
-    md = rep.render_markdown(build(), str(TEMPLATES))
+    md = render.render_markdown(build(), str(TEMPLATES))
     plan = md[md.index("## 3."):md.index("## 4.")]
     assert plan.index("Step 1: Redis") < plan.index("SAPTIVA timeouts") < plan.index("Rate limit")
     assert "remediate.yml --limit lab1" in plan
@@ -376,7 +378,7 @@ def test_markdown_of_a_remediation_lists_keys_and_backup() -> None:
     run = make_run(mode="remediate", check_mode=False, result="remediated", findings=[],
                    backup_path="/var/backups/copilotos/20261129T060000Z", recreated=True, override_changed=True,
                    verification={k: "passed" for k in rep.VERIFY_STEPS})
-    md = rep.render_markdown(build(run), str(TEMPLATES))
+    md = render.render_markdown(build(run), str(TEMPLATES))
     assert "- Keys changed: `REDIS_URL`, `CORS_ORIGINS`" in md
     assert "- api recreated: yes" in md and "/var/backups/copilotos/20261129T060000Z" in md
     assert "**No finding**" in md and "Nothing to do." in md
@@ -391,7 +393,7 @@ def test_markdown_of_a_remediation_lists_keys_and_backup() -> None:
 def test_index_matrix_cells_and_expandable_findings() -> None:
     one = build()
     two = build(make_run(host="lab2", findings=[], result="compliant", verification={}))
-    page = rep.render_index([two, one], "20261129T060000Z", "2026-11-29T06:02:00Z", str(TEMPLATES))
+    page = render.render_index([two, one], "20261129T060000Z", "2026-11-29T06:02:00Z", str(TEMPLATES))
     assert 'id="severity-matrix"' in page
     rows = re.findall(r'<tr class="host-row" data-host="([^"]+)">', page)
     assert rows == ["lab1", "lab2"]
@@ -417,8 +419,8 @@ def test_write_reports_modes_latest_link_and_shared_index(tmp_path: Path) -> Non
     base = tmp_path / "reports"
     run_dir = base / "20261129T060000Z"
     latest = base / "latest"
-    files1 = rep.write_reports(build(), str(run_dir), str(TEMPLATES), [SECRET], str(latest))
-    files2 = rep.write_reports(build(make_run(host="lab2")), str(run_dir), str(TEMPLATES), [SECRET], str(latest))
+    files1 = rio.write_reports(build(), str(run_dir), str(TEMPLATES), [SECRET], str(latest))
+    files2 = rio.write_reports(build(make_run(host="lab2")), str(run_dir), str(TEMPLATES), [SECRET], str(latest))
     assert stat.S_IMODE(os.stat(base).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(run_dir).st_mode) == 0o700
     for path in [*files1.values(), *files2.values()]:
@@ -435,18 +437,18 @@ def test_write_reports_modes_latest_link_and_shared_index(tmp_path: Path) -> Non
     for path in run_dir.iterdir():
         assert SECRET not in path.read_text(encoding="utf-8")
     # a newer run moves the link
-    rep.write_reports(build(), str(base / "20261129T070000Z"), str(TEMPLATES), [], str(latest))
+    rio.write_reports(build(), str(base / "20261129T070000Z"), str(TEMPLATES), [], str(latest))
     assert os.readlink(latest) == "20261129T070000Z"
 
 
 def test_latest_refuses_to_replace_a_real_directory(tmp_path: Path) -> None:
     (tmp_path / "latest").mkdir()
     with pytest.raises(rep.ReportError):
-        rep.write_reports(build(), str(tmp_path / "r1"), str(TEMPLATES), [], str(tmp_path / "latest"))
+        rio.write_reports(build(), str(tmp_path / "r1"), str(TEMPLATES), [], str(tmp_path / "latest"))
 
 
 def test_unsafe_host_names_become_safe_file_names(tmp_path: Path) -> None:
-    files = rep.write_reports(build(make_run(host="../evil/host")), str(tmp_path / "r"), str(TEMPLATES), [])
+    files = rio.write_reports(build(make_run(host="../evil/host")), str(tmp_path / "r"), str(TEMPLATES), [])
     assert os.path.dirname(files["json"]) == str(tmp_path / "r")
     assert os.path.basename(files["json"]) == "_evil_host.json"
 
@@ -456,8 +458,8 @@ def test_foreign_json_files_are_ignored_by_the_index(tmp_path: Path) -> None:
     run_dir.mkdir()
     (run_dir / "other.json").write_text('{"not": "a report"}', encoding="utf-8")
     (run_dir / "broken.json").write_text("{", encoding="utf-8")
-    rep.write_reports(build(), str(run_dir), str(TEMPLATES), [])
-    assert [r["host"] for r in rep.load_reports(str(run_dir))] == ["lab1"]
+    rio.write_reports(build(), str(run_dir), str(TEMPLATES), [])
+    assert [r["host"] for r in rio.load_reports(str(run_dir))] == ["lab1"]
 
 
 # ---------------------------------------------------------------------------
@@ -483,7 +485,7 @@ def test_unreachable_run_says_so_in_its_overall_verification() -> None:
     report = build(run)
     assert report["result"] == "unreachable"
     assert report["verification_overall"] == "unreachable"
-    assert "192.0.2.7:22" in rep.render_markdown(report, str(TEMPLATES))
+    assert "192.0.2.7:22" in render.render_markdown(report, str(TEMPLATES))
 
 
 # ---------------------------------------------------------------------------
@@ -540,7 +542,7 @@ def test_post_change_next_audit_interval_is_configurable() -> None:
 
 
 def test_post_change_markdown_section_lists_the_checklist() -> None:
-    md = rep.render_markdown(build(changed_run()), str(TEMPLATES))
+    md = render.render_markdown(build(changed_run()), str(TEMPLATES))
     headings = re.findall(r"^## (\d)\.", md, re.M)
     assert headings == ["1", "2", "3", "4", "5", "6"]
     section = md[md.index("## 6."):]
@@ -557,7 +559,7 @@ def test_post_change_markdown_section_lists_the_checklist() -> None:
 
 
 def test_post_change_section_in_the_index() -> None:
-    page = rep.render_index([build(changed_run())], "r", "t", str(TEMPLATES))
+    page = render.render_index([build(changed_run())], "r", "t", str(TEMPLATES))
     section = page[page.index('<section class="post-change" id="post-change-lab1">'):page.index("</section>")]
     assert "<code>/var/backups/copilotos/20261129T060000Z</code>" in section
     assert "<code>REDIS_URL</code>, <code>CORS_ORIGINS</code>" in section
@@ -570,10 +572,10 @@ def test_post_change_section_in_the_index() -> None:
 def test_an_audit_has_no_post_change_record() -> None:
     report = build()  # an audit that would change keys
     assert report["post_change"] is None
-    md = rep.render_markdown(report, str(TEMPLATES))
+    md = render.render_markdown(report, str(TEMPLATES))
     assert "## 6." not in md and "Post-change record" not in md
     assert "**Audit only, nothing changed.**" in md
-    page = rep.render_index([report], "r", "t", str(TEMPLATES))
+    page = render.render_index([report], "r", "t", str(TEMPLATES))
     assert "No change was made in this run: no post-change record." in page
     assert '<section class="post-change"' not in page
 
@@ -582,7 +584,7 @@ def test_a_remediation_that_changed_nothing_has_no_post_change_record() -> None:
     run = changed_run(changed_keys=[], override_changed=False, recreated=False, result="compliant", backup_path=None)
     report = build(run)
     assert report["post_change"] is None
-    md = rep.render_markdown(report, str(TEMPLATES))
+    md = render.render_markdown(report, str(TEMPLATES))
     assert "## 6." not in md and "**Nothing to change**" in md
 
 
@@ -595,7 +597,7 @@ def test_a_rolled_back_run_keeps_its_post_change_record() -> None:
     report = build(run)
     pc = report["post_change"]
     assert pc["rolled_back"] is True and pc["log_watch"] is None
-    md = rep.render_markdown(report, str(TEMPLATES))
+    md = render.render_markdown(report, str(TEMPLATES))
     section = md[md.index("## 6."):]
     assert "**rolled back**" in section and "Keys changed (names only), then restored" in section
     assert "➖ the log probe did not run" in section  # noqa: RUF001
@@ -604,7 +606,7 @@ def test_a_rolled_back_run_keeps_its_post_change_record() -> None:
 def test_post_change_without_a_recreate_names_the_unchanged_start() -> None:
     report = build(changed_run(recreated=False, started_after=None))
     assert report["post_change"]["restart"]["started_after"] is None
-    md = rep.render_markdown(report, str(TEMPLATES))
+    md = render.render_markdown(report, str(TEMPLATES))
     assert "➖ not recreated (StartedAt `2026-11-29T02:00:00.123456789Z`)" in md  # noqa: RUF001
 
 
@@ -645,13 +647,13 @@ def hostile_run() -> dict[str, Any]:
 
 
 def test_md_text_and_md_code_escape_host_text() -> None:
-    assert rep.md_text("<img src=x onerror=alert(1)>") == "&lt;img src=x onerror=alert(1)&gt;"
-    assert rep.md_text("a|b `c` [d](e) \\ & x\ny") == "a\\|b \\`c\\` \\[d\\](e) \\\\ &amp; x y"
-    assert rep.md_code("plain") == "`plain`"
-    assert rep.md_code("a ``b`` c") == "```a ``b`` c```"
-    assert rep.md_code("`edge`") == "`` `edge` ``"
-    assert rep.md_code_cell("a|b") == "`a\\|b`"
-    assert rep.md_code(None) == "`-`"
+    assert render.md_text("<img src=x onerror=alert(1)>") == "&lt;img src=x onerror=alert(1)&gt;"
+    assert render.md_text("a|b `c` [d](e) \\ & x\ny") == "a\\|b \\`c\\` \\[d\\](e) \\\\ &amp; x y"
+    assert render.md_code("plain") == "`plain`"
+    assert render.md_code("a ``b`` c") == "```a ``b`` c```"
+    assert render.md_code("`edge`") == "`` `edge` ``"
+    assert render.md_code_cell("a|b") == "`a\\|b`"
+    assert render.md_code(None) == "`-`"
 
 
 def markdown_to_html(text: str) -> str:
@@ -661,7 +663,7 @@ def markdown_to_html(text: str) -> str:
 
 
 def test_markdown_of_hostile_host_text_renders_as_text() -> None:
-    md = rep.render_markdown(build(hostile_run()), str(TEMPLATES))
+    md = render.render_markdown(build(hostile_run()), str(TEMPLATES))
     # raw markup is left only inside code spans and the evidence fence, where nothing is interpreted
     prose = re.sub(r"^(`{3,})json\n.*?^\1$", "", md, flags=re.S | re.M)
     prose = re.sub(r"(`+) .*? \1|(`+)[^`].*?\2", "", prose)
@@ -684,7 +686,7 @@ def test_markdown_of_hostile_host_text_renders_as_text() -> None:
 
 
 def test_index_of_hostile_host_text_is_escaped() -> None:
-    page = rep.render_index([build(hostile_run())], "r", "t", str(TEMPLATES))
+    page = render.render_index([build(hostile_run())], "r", "t", str(TEMPLATES))
     assert "<img" not in page and "<script" not in page and "<b>" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
     assert "|safe" not in (TEMPLATES / "index.html.j2").read_text(encoding="utf-8")
@@ -695,7 +697,7 @@ def test_index_carries_a_strict_csp_whose_hash_matches_its_style() -> None:
     import base64
     import hashlib
 
-    page = rep.render_index([build(changed_run())], "r", "t", str(TEMPLATES))
+    page = render.render_index([build(changed_run())], "r", "t", str(TEMPLATES))
     metas = re.findall(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', page)
     assert len(metas) == 1
     policy = metas[0].replace("&#39;", "'")
@@ -713,4 +715,4 @@ def test_index_carries_a_strict_csp_whose_hash_matches_its_style() -> None:
 
 def test_leak_check_catches_markdown_escaped_secrets() -> None:
     with pytest.raises(rep.ReportError):
-        rep.leak_check({"x.md": "pw: a\\|b\\`c"}, ["a|b`c"])
+        render.leak_check({"x.md": "pw: a\\|b\\`c"}, ["a|b`c"])
