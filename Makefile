@@ -68,7 +68,8 @@ test-fleet: setup
 	$(PYTEST) -q tests/integration/test_fleet.py
 
 # make test with the remediation story on all four lab variants (generation x
-# layout) instead of the gate's one, and the local four-host fleet
-# (tests/integration/test_fleet.py): about 12 minutes longer.
+# layout) instead of the gate's one, the local four-host fleet
+# (tests/integration/test_fleet.py) and Molecule's rollback scenario: about 15
+# minutes longer.
 test-all: setup
 	@COPILOTOS_ALL_VARIANTS=1 scripts/test.sh
