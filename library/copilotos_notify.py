@@ -62,14 +62,14 @@ options:
     type: list
     elements: str
     default: []
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
     support: full
-    description: Can run in check_mode and return changed status prediction without modifying target.
     details: In check mode nothing is sent; the body is built, checked and returned.
   diff_mode:
     support: none
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
 notes:
   - The task never reports C(changed); a notification is not a change of any host.
 """

@@ -47,14 +47,14 @@ options:
     type: list
     elements: str
     default: []
+extends_documentation_fragment:
+  - action_common_attributes
 attributes:
   check_mode:
     support: full
-    description: Can run in check_mode and return changed status prediction without modifying target.
     details: In check mode nothing is written; C(changed) and the diff say what would change.
   diff_mode:
     support: full
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
 """
 
 EXAMPLES = r"""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -123,3 +123,37 @@ def finish(module: Any, run: Callable[[Any], dict[str, Any]],
     if fail_if is not None and fail_if(result):
         module.fail_json(**result)
     module.exit_json(**result)
+
+
+def secret_paths(value: Any, secrets: Iterable[str | None], path: str = "value") -> list[str]:
+    """Paths (``run.findings[0].evidence.url``) of the strings of ``value`` that hold a secret.
+
+    Plain and percent-encoded forms count, in values and in mapping keys. The
+    paths name where, never what.
+    """
+    forms = secret_forms(secrets)
+    if not forms:
+        return []
+    found: list[str] = []
+
+    def walk(item: Any, where: str) -> None:
+        if isinstance(item, Mapping):
+            for key, sub in item.items():
+                if any(form in str(key) for form in forms):
+                    found.append("%s (a key)" % where)
+                    walk(sub, "%s[...]" % where)
+                else:
+                    walk(sub, "%s.%s" % (where, key))
+        elif isinstance(item, (list, tuple)):
+            for index, sub in enumerate(item):
+                walk(sub, "%s[%d]" % (where, index))
+        elif item is not None and not isinstance(item, (bool, int, float)):
+            text = str(item)
+            if any(form in text for form in forms):
+                found.append(where)
+        elif isinstance(item, (int, float)) and not isinstance(item, bool):
+            if str(item) in forms:
+                found.append(where)
+
+    walk(value, path)
+    return found

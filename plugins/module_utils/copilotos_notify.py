@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ansible.module_utils.copilotos_common import mask_url_passwords, secret_forms
+from ansible.module_utils.copilotos_common import mask_url_passwords, secret_paths
 
 EVENTS = ("before_recreate", "after_verify")
 SCHEMA_VERSION = 1
@@ -105,32 +105,10 @@ def build_payload(event: str, host: str, facts: Mapping[str, Any]) -> dict[str, 
     }
 
 
-def secret_paths(value: Any, secrets: Iterable[str | None], path: str = "payload") -> list[str]:
-    """Where (``payload.copilotos.failure``) a string of ``value`` holds a secret; never what."""
-    forms = secret_forms(secrets)
-    found: list[str] = []
-
-    def walk(item: Any, where: str) -> None:
-        if isinstance(item, Mapping):
-            for key, sub in item.items():
-                if any(form in str(key) for form in forms):
-                    found.append("%s (a key)" % where)
-                walk(sub, "%s.%s" % (where, key))
-        elif isinstance(item, (list, tuple)):
-            for index, sub in enumerate(item):
-                walk(sub, "%s[%d]" % (where, index))
-        elif item is not None and any(form in str(item) for form in forms):
-            found.append(where)
-
-    if forms:
-        walk(value, path)
-    return found
-
-
 def guarded_payload(event: str, host: str, facts: Mapping[str, Any], secrets: Iterable[str | None]) -> dict[str, Any]:
     """``build_payload``, refused (NotifyError naming the place) when it would carry a secret."""
     payload = build_payload(event, host, facts)
-    leaks = secret_paths(payload, list(secrets))
+    leaks = secret_paths(payload, list(secrets), "payload")
     if leaks:
         raise NotifyError("the notification would contain a secret value at %s; not sent" % ", ".join(leaks))
     return payload

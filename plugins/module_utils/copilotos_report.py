@@ -23,7 +23,7 @@ from ansible.module_utils.copilotos_common import (
     SEVERITIES,
     VERIFY_STEPS,
     mask_url_passwords,
-    secret_forms,
+    secret_paths,
 )
 
 try:
@@ -195,40 +195,6 @@ def log_watch_errors(watch: Any) -> list[str]:
     ):
         errors.append("run.log_watch.counts must map each signature to a count")
     return errors
-
-
-def secret_paths(value: Any, secrets: Iterable[str | None], path: str = "run") -> list[str]:
-    """Paths (``run.findings[0].evidence.url``) of strings holding a secret.
-
-    Plain and percent-encoded forms count, in values and in mapping keys. The
-    paths name where, never what.
-    """
-    forms = secret_forms(secrets)
-    if not forms:
-        return []
-    found: list[str] = []
-
-    def walk(item: Any, where: str) -> None:
-        if isinstance(item, dict):
-            for key, sub in item.items():
-                if any(form in str(key) for form in forms):
-                    found.append("%s (a key)" % where)
-                    walk(sub, "%s[...]" % where)
-                else:
-                    walk(sub, "%s.%s" % (where, key))
-        elif isinstance(item, (list, tuple)):
-            for index, sub in enumerate(item):
-                walk(sub, "%s[%d]" % (where, index))
-        elif item is not None and not isinstance(item, (bool, int, float)):
-            text = str(item)
-            if any(form in text for form in forms):
-                found.append(where)
-        elif isinstance(item, (int, float)) and not isinstance(item, bool):
-            if str(item) in forms:
-                found.append(where)
-
-    walk(value, path)
-    return found
 
 
 def mask_tree(value: Any) -> Any:
@@ -590,7 +556,7 @@ def prepare(
     if errors:
         raise ReportError("invalid copilotos_run: %s" % "; ".join(errors[:8]))
     secrets = list(secrets)
-    leaks = secret_paths(run, secrets)
+    leaks = secret_paths(run, secrets, "run")
     if leaks:
         raise ReportError(
             "copilotos_run holds a secret value at %s; refusing to write any report" % ", ".join(leaks[:5])

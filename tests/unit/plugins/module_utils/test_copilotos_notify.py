@@ -7,12 +7,12 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from ansible.module_utils.copilotos_common import secret_paths
 from ansible.module_utils.copilotos_notify import (
     NotifyError,
     build_payload,
     guarded_payload,
     key_names,
-    secret_paths,
 )
 
 SECRET = "Sup3r$ecret:pw@x"
@@ -108,7 +108,7 @@ def test_a_payload_holding_a_secret_is_refused_naming_the_place(form: str) -> No
 
 def test_secret_paths_walks_keys_lists_and_values() -> None:
     tree = {"a": ["x", "y%s" % SECRET], SECRET: 1, "n": 5}
-    assert secret_paths(tree, [SECRET]) == ["payload.a[1]", "payload (a key)"]
+    assert secret_paths(tree, [SECRET], "payload") == ["payload.a[1]", "payload (a key)"]
     assert secret_paths(tree, []) == [] and secret_paths(tree, ["ab"]) == []
 
 
