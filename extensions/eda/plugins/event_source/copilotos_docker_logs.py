@@ -27,7 +27,8 @@ Arguments (all optional but one of ``targets``/``projects``):
 ``secrets``
     Values masked in every excerpt (URL passwords are masked anyway).
 ``decision_log``
-    A JSON-lines file that gets one record per emitted event (no secrets).
+    A JSON-lines file that gets one record per emitted event (``signature``)
+    and per container followed (``follow``: at start and after a recreate); no secrets.
 ``poll_interval``
     Seconds between checks for a new container of each service (default 5);
     Docker's container events trigger the same check at once.
@@ -396,9 +397,14 @@ class Watch:
                                              since=since_ns // 1_000_000_000)
         except Exception:  # the container went away meanwhile: the next event or poll retries
             return
-        self.follows[target.key] = _Follow(newest.id, str(getattr(newest, "name", "") or ""),
+        name = str(getattr(newest, "name", "") or "")
+        self.follows[target.key] = _Follow(newest.id, name,
                                            _Stream(self.loop, self.inbox, stream, ("line", target.key, newest.id),
                                                    lines=True))
+        if self.settings.decision_log:
+            append_decision(self.settings.decision_log,
+                            {"time": _now(), "decision": "follow", "host": target.host, "service": target.service,
+                             "container": name, "container_id": newest.id[:12]})
 
     def close(self) -> None:
         for follow in list(self.follows.values()):

@@ -229,8 +229,10 @@ def test_follow_reattach_after_recreate_and_clean_cancel(monkeypatch: pytest.Mon
     threads = [t for t in threading.enumerate() if t.name == "copilotos-docker-logs"]
     assert threads == []
     records = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [r["signature"] for r in records] == ["redis_auth_failed", "redis_connection_failed", "redis_auth_failed"]
-    assert all(r["decision"] == "signature" and r["host"] == "lab1" for r in records)
+    assert [(r["decision"], r.get("signature") or r["container_id"]) for r in records] == [
+        ("follow", "a" * 12), ("signature", "redis_auth_failed"), ("follow", "b" * 12),
+        ("signature", "redis_connection_failed"), ("signature", "redis_auth_failed")]
+    assert all(r["host"] == "lab1" for r in records)
     assert SECRET not in log.read_text()
 
 
