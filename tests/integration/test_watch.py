@@ -134,6 +134,7 @@ def test_watch_audits_then_remediates_once_per_window(tmp_path_factory: pytest.T
         # 4. It stops, by its PID.
         took = stop(proc)
         assert proc.returncode is not None and took < 60, "the rulebook took %.0f s to stop" % took
+        print("watch: the rulebook stopped %.1f s after SIGINT (exit %s)" % (took, proc.returncode))
         text = output.read_text(errors="replace") + log.read_text()
         for secret in secrets:
             for form in {secret, quote(secret, safe="")}:
