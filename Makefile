@@ -6,7 +6,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PYTEST ?= $(VENV)/bin/pytest
 INVENTORY ?= inventory/lab
 
-.PHONY: collection sanity docs test-faults test-fleet test-all setup lab-up lab-down lab-reset demo remediate audit test lint unit integration molecule bench clean
+.PHONY: watch collection sanity docs test-faults test-fleet test-all setup lab-up lab-down lab-reset demo remediate audit test lint unit integration molecule bench clean
 
 setup:
 	@scripts/setup-toolchain.sh
@@ -28,6 +28,12 @@ remediate: setup
 
 audit: setup
 	ansible-playbook -i $(INVENTORY) playbooks/audit.yml
+
+# Follow the api logs of every host and audit/remediate on Redis or Mongo error
+# signatures (rulebooks/copilotos.yml, README "Watching the logs"); Ctrl-C stops it.
+WATCH_WINDOW ?= 10 minutes
+watch: setup
+	COPILOTOS_WATCH_WINDOW="$(WATCH_WINDOW)" scripts/watch.sh $(INVENTORY)
 
 lint: setup
 	@scripts/lint.sh

@@ -7,6 +7,7 @@ and runs ``ansible-galaxy collection build`` on it:
 
     plugins/modules/      <- library/*.py
     plugins/<kind>/       <- plugins/{action,callback,doc_fragments,filter,lookup,module_utils}/*.py
+    extensions/eda/plugins/event_source/ <- the same (the rulebook's Docker-log source)
     roles/                <- roles/ (all but copilotos_lab, see LAB_ONLY)
     playbooks/            <- remediate.yml, playbooks/*.yml (but lab.yml)
     docs/, README.md, requirements/target.txt (roles/copilotos_venv installs it)
@@ -123,6 +124,10 @@ def stage(staging: Path) -> None:
     copy_python(ROOT / "library", staging / "plugins" / "modules")
     for kind in PLUGIN_KINDS:
         copy_python(ROOT / "plugins" / kind, staging / "plugins" / kind)
+    # ansible-rulebook finds a collection's sources here (copilotos.remediation.copilotos_docker_logs);
+    # the rulebook itself stays in the repository (rulebooks/, it runs the repository's playbooks).
+    copy_python(ROOT / "extensions" / "eda" / "plugins" / "event_source",
+                staging / "extensions" / "eda" / "plugins" / "event_source")
 
     for role in sorted((ROOT / "roles").iterdir()):
         if role.is_dir() and role.name not in LAB_ONLY_ROLES:

@@ -9,9 +9,10 @@ step yamllint
 yamllint --strict .
 
 step ruff
-ruff check $(ls -d library plugins tests lab/image/app lab/image/apps lab/image/overlays bench scripts/*.py 2>/dev/null)
+ruff check $(ls -d library plugins extensions tests lab/image/app lab/image/apps lab/image/overlays bench scripts/*.py 2>/dev/null)
 step mypy
 mypy plugins/module_utils plugins/filter plugins/action plugins/lookup plugins/callback plugins/doc_fragments library
+mypy extensions/eda/plugins/event_source
 
 step ansible-playbook --syntax-check
 for pb in remediate.yml playbooks/*.yml; do

