@@ -136,9 +136,9 @@ class Measured:
     maxrss_kb: int  # largest single process of the tree (wait4 rusage)
     tree_kb: int  # peak summed RSS of the tree
     log: Path
-    cpu_s: float = 0.0  # user + system seconds of the whole tree (wait4 rusage of the reaped children)
     profile: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    cpu_s: float = 0.0  # user + system seconds of the whole tree (wait4 rusage of the reaped children)
 
 
 class Bench:
