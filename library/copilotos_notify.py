@@ -65,6 +65,8 @@ options:
 extends_documentation_fragment:
   - action_common_attributes
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
     details: In check mode nothing is sent; the body is built, checked and returned.

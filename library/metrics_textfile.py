@@ -50,6 +50,8 @@ options:
 extends_documentation_fragment:
   - action_common_attributes
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
     details: In check mode nothing is written; C(changed) and the diff say what would change.

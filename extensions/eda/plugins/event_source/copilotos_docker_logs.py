@@ -227,8 +227,8 @@ def reattach_decision(target: Target, attached_id: str | None, event: dict[str, 
         return None
     actor = event.get("Actor") or {}
     labels = actor.get("Attributes") or {}
-    if (labels.get(docker_utils.PROJECT_LABEL), labels.get(docker_utils.SERVICE_LABEL)) != (target.project,
-                                                                                          target.service):
+    wanted = (target.project, target.service)
+    if (labels.get(docker_utils.PROJECT_LABEL), labels.get(docker_utils.SERVICE_LABEL)) != wanted:
         return None
     action = str(event.get("Action") or event.get("status") or "")
     cid = str(actor.get("ID") or event.get("id") or "")
