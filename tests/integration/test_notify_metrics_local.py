@@ -20,10 +20,7 @@ import re
 import socket
 import stat
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -31,6 +28,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.helpers.promtool import check_metrics
+from tests.helpers.webhook import Receiver, running_receiver
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -80,51 +78,10 @@ PLAYBOOK = """\
 """
 
 
-class Receiver:
-    """A webhook on 127.0.0.1: records each POST's JSON body, answers ``status`` after ``delay`` seconds."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
-        self.status = 200
-        self.delay = 0.0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                receiver.headers.append(dict(self.headers))
-                receiver.bodies.append(json.loads(self.rfile.read(length).decode("utf-8")))
-                time.sleep(receiver.delay)
-                self.send_response(receiver.status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return "http://127.0.0.1:%d/hooks/T000/B000/token-in-the-path" % self.server.server_address[1]
-
-    def reset(self, status: int = 200, delay: float = 0.0) -> None:
-        self.bodies.clear()
-        self.headers.clear()
-        self.status, self.delay = status, delay
-
-
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    server.thread.start()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
+    with running_receiver() as server:
+        yield server
 
 
 def closed_port_url() -> str:

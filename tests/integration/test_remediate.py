@@ -38,6 +38,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import subprocess
 import time
 import urllib.error
@@ -62,6 +63,8 @@ from tests.helpers.lab import (
     read_env_file,
     run_playbook,
 )
+from tests.helpers.promtool import check_metrics
+from tests.helpers.webhook import Receiver, running_receiver
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -102,6 +105,7 @@ class Lab:
     host: LabHost
     work: Path
     secrets: dict[str, str]
+    webhook: Receiver | None = None
     incident_env: bytes = b""
     pristine_env: bytes = b""  # the lab's own rendering, before the operator's hand edit
     runs: dict[str, Run] = field(default_factory=dict)
@@ -130,6 +134,10 @@ class Lab:
 def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     generation, layout = request.param
     work = tmp_path_factory.mktemp("remediate-%s-%s" % (generation, layout))
+    # The maintenance webhook and node_exporter's textfile directory, as an operator sets them.
+    webhook_ctx = running_receiver()
+    webhook = webhook_ctx.__enter__()
+    (work / "textfile").mkdir()
     inventory, hosts = make_inventory(
         work,
         [HOST],
@@ -139,15 +147,18 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             "copilotos_report_dir": str(work / "reports"),
             # The log watch window is not this test's subject; keep the runs short.
             "copilotos_verify_watch_seconds": 2,
+            "copilotos_notify_url": webhook.url,
+            "copilotos_metrics_textfile_dir": str(work / "textfile"),
         },
     )
     up = run_playbook("playbooks/lab.yml", inventory, work)
     try:
         assert up.rc == 0, up.stdout[-3000:]
-        lab = Lab(inventory, hosts[0], work, lab_secrets(inventory, HOST))
+        lab = Lab(inventory, hosts[0], work, lab_secrets(inventory, HOST), webhook=webhook)
         hand_edit(lab)
         yield lab
     finally:
+        webhook_ctx.__exit__(None, None, None)
         down = lab_down(inventory, work)
         assert down.rc == 0, down.stdout[-2000:]
 
@@ -163,6 +174,10 @@ PEM_TEXT = "\n".join(["-----BEGIN PRIVATE KEY-----", "TUlJQkZBS0VrZXlGT1JsYWJ0ZX
                       "-----END PRIVATE KEY-----"])
 PEM_LINES = ('\n# Pasted by hand: the client key of an outbound integration.\nLAB_TLS_CLIENT_KEY="%s"\n'
              % PEM_TEXT).encode()
+
+
+def textfile(lab: Lab) -> Path:
+    return lab.work / "textfile" / ("copilotos_%s.prom" % HOST)
 
 
 def hand_edit(lab: Lab) -> None:
@@ -299,10 +314,12 @@ def test_check_diff_audits_and_changes_nothing(lab: Lab) -> None:
     assert [e["event_data"]["task"] for e in audit_failures] == [
         "exit_status | Fail the audit when findings reach copilotos_audit_fail_on"
     ], tail(run)
-    # Nothing written, nothing restarted.
+    # Nothing written, nothing restarted, nothing announced, no metrics (an audit is read-only).
     assert project_files(lab) == files_before
     assert api_state(lab) == api_before
     assert not lab.host.override_file.exists()
+    assert lab.webhook is not None and lab.webhook.bodies == []
+    assert not textfile(lab).exists()
     # The report names the real causes, with where and the fix.
     report = json.loads(next((lab.work / "reports").glob("*/%s.json" % HOST)).read_text())
     by_code = {f["code"]: f for f in report["findings"]}
@@ -348,6 +365,25 @@ def test_remediation_fixes_the_live_system(lab: Lab) -> None:
     assert record["restart"]["started_after"] and record["restart"]["started_after"] != api_before[1]
     assert record["log_watch"] and record["log_watch"]["window_s"] == 2, record["log_watch"]
     assert record["verification"] and record["next_audit"]["after_hours"] == 48 and record["next_audit"]["at"]
+    # The maintenance webhook heard of the recreate before it, and of the outcome after it; names only.
+    assert lab.webhook is not None
+    events = [body["copilotos"]["event"] for body in lab.webhook.bodies]
+    assert events == ["before_recreate", "after_verify"], events
+    before_body, after_body = (body["copilotos"] for body in lab.webhook.bodies)
+    assert before_body["keys"] and set(before_body["keys"]) <= MANAGED | {"override"}, before_body["keys"]
+    assert after_body["result"] == "remediated" and after_body["rolled_back"] is False
+    assert Path(after_body["report"]).is_file(), after_body["report"]
+    bodies = json.dumps(lab.webhook.bodies)
+    assert not [name for name, form in secret_forms(lab).items() if form in bodies], "a secret in a payload"
+    # node_exporter's textfile: valid, this run's result, one recreate, no drift left.
+    metrics = textfile(lab).read_text()
+    assert stat.S_IMODE(textfile(lab).stat().st_mode) == 0o644
+    check = check_metrics(metrics)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert re.search(r'^copilotos_run_info\{[^}]*result="remediated"[^}]*\} 1$', metrics, re.M), metrics
+    assert re.search(r"^copilotos_api_recreates_total\{[^}]*\} 1$", metrics, re.M), metrics
+    assert re.search(r"^copilotos_drift\{[^}]*\} 0$", metrics, re.M), metrics
+    assert not [name for name, form in secret_forms(lab).items() if form in metrics], "a secret in the metrics"
 
     # The container runs the corrected values (and the seed's names beside them).
     env = container_env(lab.api_container)
@@ -426,6 +462,8 @@ def test_second_run_changes_nothing(lab: Lab) -> None:
     wait_healthy(lab)
     api_before = api_state(lab)
     env_before = lab.host.env_file.read_bytes()
+    assert lab.webhook is not None
+    lab.webhook.reset()
 
     run = lab.run("again")
 
@@ -436,6 +474,11 @@ def test_second_run_changes_nothing(lab: Lab) -> None:
     # Nothing changed: no post-change record in the report.
     report = json.loads(sorted((lab.work / "reports").glob("*/%s.json" % HOST))[-1].read_text())
     assert report["post_change"] is None, report["post_change"]
+    # No maintenance to announce; the metrics say compliant, still one recreate.
+    assert lab.webhook.bodies == []
+    metrics = textfile(lab).read_text()
+    assert re.search(r'^copilotos_run_info\{[^}]*result="compliant"[^}]*\} 1$', metrics, re.M), metrics
+    assert re.search(r"^copilotos_api_recreates_total\{[^}]*\} 1$", metrics, re.M), metrics
     # The operator's summary after the recap: no finding above info (the app's own facts stay, as
     # info), nothing changed, nothing recreated, proven.
     assert re.search(r"^rem\s+0\s+0\s+0\s+\d+\s+none\s+no\s+passed\s", run.stdout.partition("COPILOTOS SUMMARY")[2],
