@@ -15,12 +15,14 @@ and runs ``ansible-galaxy collection build`` on it:
 
 What differs from the sources, in the staging copy only:
 
-* Python imports of the project's module_utils: ``ansible.module_utils.copilotos_X``
+* The modules' imports of the project's module_utils: ``ansible.module_utils.copilotos_X``
   (how Ansible's loader serves ``module_utils = plugins/module_utils`` to the
   repository's modules) becomes
   ``ansible_collections.copilotos.remediation.plugins.module_utils.copilotos_X``,
-  the only name a collection's module_utils has. The sources' fallback imports
-  (``except ImportError:``) stay as they are; in the collection the first import works.
+  the only name a collection's module_utils has. The module_utils import each
+  other relatively, and the controller plugins and the event source import them
+  by the collection's name already (ansible.cfg's collections_path serves the
+  checkout under that name), so those lines are copied unchanged.
 * The modules' doc fragments (``extends_documentation_fragment: - copilotos_docker``,
   found through ansible.cfg's ``doc_fragment_plugins`` in the repository) get the
   collection's name, which is the only way a collection's module names its fragments.

@@ -62,7 +62,8 @@ fi
 tarball=$(python scripts/build_collection.py)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/copilotos-sanity.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-ansible-galaxy collection install --offline "$tarball" -p "$tmp" >/dev/null
+# Only the temporary path: ansible.cfg also serves this checkout as copilotos.remediation.
+ANSIBLE_COLLECTIONS_PATH="$tmp" ansible-galaxy collection install --offline "$tarball" -p "$tmp" >/dev/null
 cd "$tmp/ansible_collections/copilotos/remediation"
 # ansible-test lists the files of a tree outside git by walking it: only the installed collection.
 ansible-test sanity --python "$python_version" --color no "$@"

@@ -55,6 +55,9 @@ PY
 
 echo "watch: following $(grep -c '^- host:' "$state/vars.yml") service(s) of $inventory, window $window per host;" \
      "decisions in $state/decisions.jsonl" >&2
+# The event source imports the module_utils by the collection's name
+# (copilotos.remediation), which collections/ serves from this checkout.
+export PYTHONPATH="$repo/collections${PYTHONPATH:+:$PYTHONPATH}"
 # shellcheck disable=SC2086 # COPILOTOS_WATCH_ARGS is a list of arguments
 exec ansible-rulebook --rulebook "$state/copilotos.yml" -i "$inventory" --vars "$state/vars.yml" \
   -S "$repo/extensions/eda/plugins/event_source" ${COPILOTOS_WATCH_ARGS:-}

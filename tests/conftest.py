@@ -17,6 +17,11 @@ if MODULE_UTILS not in ansible.module_utils.__path__:
     ansible.module_utils.__path__.append(MODULE_UTILS)
 if LIBRARY not in sys.path:
     sys.path.insert(0, LIBRARY)
+# The controller plugins import them by the collection's name, which
+# collections/ (a link back to this checkout) serves, as ansible.cfg says.
+COLLECTIONS = os.path.join(ROOT, "collections")
+if COLLECTIONS not in sys.path:
+    sys.path.insert(0, COLLECTIONS)
 
 
 

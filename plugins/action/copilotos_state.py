@@ -14,19 +14,19 @@ names it. Every other result is the module's own.
 
 from __future__ import annotations
 
-import os
 import socket
-import sys
 from typing import Any
 
 from ansible.plugins.action import ActionBase
 
-# The lock rules live in module_utils (the module uses them on the target);
-# the controller imports the same file by path, as the filter plugin does.
-_MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
-if _MODULE_UTILS not in sys.path:
-    sys.path.append(_MODULE_UTILS)
-from copilotos_lock import boot_id, holder_identity, machine_id, process_gone, same_machine  # noqa: E402
+# The lock's own helpers (module_utils), imported through the collection name.
+from ansible_collections.copilotos.remediation.plugins.module_utils.copilotos_lock import (
+    boot_id,
+    holder_identity,
+    machine_id,
+    process_gone,
+    same_machine,
+)
 
 
 def vouch_for(result: dict[str, Any], here_machine_id: str, here_host: str, here_boot_id: str) -> dict[str, Any] | None:

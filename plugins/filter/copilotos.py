@@ -4,23 +4,15 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Any
 from urllib.parse import quote
 
 from ansible.errors import AnsibleFilterError
 
 # The env-file quoting rules live in module_utils (env_file uses them on the
-# target). In the collection they are its module_utils (the build points this
-# import there); in the repository the controller imports the same file by path.
-try:
-    from ansible.module_utils.copilotos_env import EnvValueError, render_value
-except ImportError:
-    _MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
-    if _MODULE_UTILS not in sys.path:
-        sys.path.append(_MODULE_UTILS)
-    from copilotos_env import EnvValueError, render_value  # type: ignore[no-redef]
+# target); the controller imports the same file through the collection name,
+# which ansible.cfg's collections_path serves from this checkout.
+from ansible_collections.copilotos.remediation.plugins.module_utils.copilotos_env import EnvValueError, render_value
 
 
 def urlquote(value: Any) -> str:

@@ -26,12 +26,8 @@ import sys
 
 from ansible.plugins.lookup import LookupBase
 
-# The machine and boot ids are read by the lock's own helpers (module_utils),
-# imported by path on the controller, as the filter plugin does.
-_MODULE_UTILS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "module_utils")
-if _MODULE_UTILS not in sys.path:
-    sys.path.append(_MODULE_UTILS)
-from copilotos_lock import boot_id, machine_id
+# The lock's own helpers (module_utils), imported through the collection name.
+from ansible_collections.copilotos.remediation.plugins.module_utils.copilotos_lock import boot_id, machine_id
 
 
 class LookupModule(LookupBase):

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ansible.module_utils.copilotos_common import SEVERITIES
+from .copilotos_common import SEVERITIES
 
 FIXABLE = ("toolkit", "application", "operator")
 

@@ -31,7 +31,7 @@ import shlex
 import time
 from typing import TYPE_CHECKING, Any
 
-from ansible.module_utils.copilotos_common import mask_text, mask_url_passwords, one_line
+from .copilotos_common import mask_text, mask_url_passwords, one_line
 
 CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 IMAGE_LABEL = "com.docker.compose.image"

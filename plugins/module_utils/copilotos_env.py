@@ -81,10 +81,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import unquote, urlsplit
 
-try:
-    from ansible.module_utils.copilotos_common import MASK, mask_text, mask_url_passwords
-except ImportError:  # pragma: no cover - running outside Ansible's loader
-    from copilotos_common import MASK, mask_text, mask_url_passwords  # type: ignore[no-redef]
+from .copilotos_common import MASK, mask_text, mask_url_passwords
 
 BOM = "\ufeff"
 # Keys this toolkit writes; keys it reads follow Compose's wider rules.

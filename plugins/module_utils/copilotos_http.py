@@ -17,7 +17,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from ansible.module_utils.copilotos_common import finding, mask_text, mask_url_passwords, one_line
+from .copilotos_common import finding, mask_text, mask_url_passwords, one_line
 
 BODY_LIMIT = 1024 * 1024
 HEALTHY = {"healthy", "ok", "up", "pass", "passing", "true", "green", "available"}
@@ -256,7 +256,10 @@ def run_probe(p: dict[str, Any], no_log_values: set[str] | None = None) -> dict[
     url, shown = p["url"], mask_url_passwords(p["url"])
     ctx = ssl_context(p["validate_certs"])
     findings = []
-    result = {"changed": False, "url": shown, "status": None, "latency_ms": None, "cors": [], "burst": {}}
+    cors: list[dict[str, Any]] = []
+    result: dict[str, Any] = {
+        "changed": False, "url": shown, "status": None, "latency_ms": None, "cors": cors, "burst": {}
+    }
 
     base_headers = {"Host": p["host_header"]} if p.get("host_header") else {}
     try:
@@ -317,7 +320,7 @@ def run_probe(p: dict[str, Any], no_log_values: set[str] | None = None) -> dict[
         except NET_ERRORS as exc:
             entry = evaluate_cors(origin, None, {}, p["cors_method"], request_headers, p["cors_credentials"])
             entry["reasons"] = ["preflight failed: %s" % error_text(exc)]
-        result["cors"].append(entry)
+        cors.append(entry)
         if not entry["allowed"]:
             findings.append(
                 finding(

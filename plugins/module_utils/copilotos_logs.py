@@ -22,8 +22,8 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from ansible.module_utils.copilotos_common import finding, mask_text, mask_url_passwords
-from ansible.module_utils.copilotos_docker import (
+from .copilotos_common import finding, mask_text, mask_url_passwords
+from .copilotos_docker import (
     DockerError,
     DockerException,
     NotFound,

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ansible.module_utils.copilotos_common import SEVERITIES
+from .copilotos_common import SEVERITIES
 
 PREFIX = "copilotos_"
 TIMESTAMP_METRIC = "copilotos_last_run_timestamp_seconds"

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ansible.module_utils.copilotos_common import mask_url_passwords, secret_paths
+from .copilotos_common import mask_url_passwords, secret_paths
 
 EVENTS = ("before_recreate", "after_verify")
 SCHEMA_VERSION = 1

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ansible.module_utils.copilotos_urls import build_redis_url
+from .copilotos_urls import build_redis_url
 
 PLAN_VERSION = 1
 

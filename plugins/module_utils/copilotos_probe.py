@@ -15,26 +15,15 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-try:
-    from ansible.module_utils.copilotos_common import finding, mask_text, mask_url_passwords, one_line
-    from ansible.module_utils.copilotos_docker import (
-        DOCKER_IMPORT_ERROR,
-        DockerError,
-        get_client,
-        resolve_service_address,
-        service_not_running,
-    )
-    from ansible.module_utils.copilotos_urls import is_ip_address, is_loopback_host
-except ImportError:  # pragma: no cover - running outside Ansible's loader
-    from copilotos_common import finding, mask_text, mask_url_passwords, one_line  # type: ignore[no-redef]
-    from copilotos_docker import (  # type: ignore[no-redef]
-        DOCKER_IMPORT_ERROR,
-        DockerError,
-        get_client,
-        resolve_service_address,
-        service_not_running,
-    )
-    from copilotos_urls import is_ip_address, is_loopback_host  # type: ignore[no-redef]
+from .copilotos_common import finding, mask_text, mask_url_passwords, one_line
+from .copilotos_docker import (
+    DOCKER_IMPORT_ERROR,
+    DockerError,
+    get_client,
+    resolve_service_address,
+    service_not_running,
+)
+from .copilotos_urls import is_ip_address, is_loopback_host
 
 
 class Check:

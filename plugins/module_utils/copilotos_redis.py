@@ -13,9 +13,9 @@ import time
 import traceback
 from typing import Any
 
-from ansible.module_utils.copilotos_common import one_line
-from ansible.module_utils.copilotos_probe import Check, locate_service, verdict
-from ansible.module_utils.copilotos_urls import (
+from .copilotos_common import one_line
+from .copilotos_probe import Check, locate_service, verdict
+from .copilotos_urls import (
     REDIS_DEFAULT_PORT,
     RedisUrl,
     is_loopback_host,

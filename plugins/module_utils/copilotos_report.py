@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from ansible.module_utils.copilotos_common import (
+from .copilotos_common import (
     SEVERITIES,
     VERIFY_STEPS,
     mask_url_passwords,

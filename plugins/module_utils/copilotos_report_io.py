@@ -13,9 +13,9 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from ansible.module_utils.copilotos_common import atomic_write
-from ansible.module_utils.copilotos_report import SCHEMA_VERSION, ReportError, safe_host_name, utc_now
-from ansible.module_utils.copilotos_report_render import leak_check, render_index, render_markdown
+from .copilotos_common import atomic_write
+from .copilotos_report import SCHEMA_VERSION, ReportError, safe_host_name, utc_now
+from .copilotos_report_render import leak_check, render_index, render_markdown
 
 
 def ensure_private_dir(path: str) -> None:

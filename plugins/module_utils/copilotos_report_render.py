@@ -15,8 +15,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from ansible.module_utils.copilotos_common import SEVERITIES, secret_forms
-from ansible.module_utils.copilotos_report import SCHEMA_VERSION, ReportError, safe_host_name, severity_key
+from .copilotos_common import SEVERITIES, secret_forms
+from .copilotos_report import SCHEMA_VERSION, ReportError, safe_host_name, severity_key
 
 try:
     import jinja2

@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ansible.module_utils import copilotos_app as app
-from ansible.module_utils.copilotos_causes import cause, sort_causes
-from ansible.module_utils.copilotos_common import MASK, mask_url_passwords
-from ansible.module_utils.copilotos_plan import desired_env, managed_keys, proof_keys, secret_keys
-from ansible.module_utils.copilotos_urls import is_loopback_host, mask_url, parse_redis_url
+from . import copilotos_app as app
+from .copilotos_causes import cause, sort_causes
+from .copilotos_common import MASK, mask_url_passwords
+from .copilotos_plan import desired_env, managed_keys, proof_keys, secret_keys
+from .copilotos_urls import is_loopback_host, mask_url, parse_redis_url
 
 RELEVANT_PUBLIC = ("ALLOWED_HOSTS", "NODE_ENV", "RATE_LIMIT_ENABLED", "ENVIRONMENT")
 
@@ -60,6 +60,11 @@ def shown(key: str, value: str | None, secret: set[str]) -> str | None:
 def _v(field: Any) -> Any:
     """The value of one of copilotos_app's settings fields ({"value", "key", "source", "error"})."""
     return field.get("value") if isinstance(field, Mapping) else field
+
+
+def _evidence(env: Mapping[str, str], keys: Iterable[str]) -> dict[str, Any]:
+    """The env values of ``keys`` (shown as evidence; none of them is a secret)."""
+    return {k: env.get(k) for k in keys}
 
 
 def _int(value: str | None) -> int | None:
@@ -220,7 +225,7 @@ def rule_saptiva(
             "the api %s gives the SAPTIVA upstream less time than planned: %s" % (source, ", ".join(short)),
             fix="remediate.yml writes SAPTIVA_TIMEOUT/SAPTIVA_READ_TIMEOUT (copilotos_env_saptiva_*)",
             where=[ctx.env_where(k) for k in keys], area="saptiva",
-            **{k: env.get(k) for k in ("SAPTIVA_TIMEOUT", "SAPTIVA_CONNECT_TIMEOUT", "SAPTIVA_READ_TIMEOUT")},
+            **_evidence(env, ("SAPTIVA_TIMEOUT", "SAPTIVA_CONNECT_TIMEOUT", "SAPTIVA_READ_TIMEOUT")),
         ))
     differs = [k for k in ("SAPTIVA_TIMEOUT", "SAPTIVA_CONNECT_TIMEOUT", "SAPTIVA_READ_TIMEOUT")
                if env.get(k) != ctx.plan["env"][k] and not (fixed and k != "SAPTIVA_TIMEOUT")]
@@ -266,7 +271,7 @@ def rule_mongo_pool(
         "the api %s runs its MongoDB pool outside the plan: %s" % (source, ", ".join(parts)),
         fix="remediate.yml writes DB_MIN_POOL_SIZE, DB_MAX_POOL_SIZE, DB_CONNECT_TIMEOUT_MS, "
             "DB_SERVER_SELECTION_TIMEOUT_MS and DB_MAX_IDLE_TIME_MS (copilotos_env_db_*)",
-        where=[ctx.env_where(k) for k in keys], area="mongo", **{k: env.get(k) for k in keys},
+        where=[ctx.env_where(k) for k in keys], area="mongo", **_evidence(env, keys),
     )]
 
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ansible.module_utils.copilotos_common import one_line
-from ansible.module_utils.copilotos_compose import (
+from .copilotos_common import one_line
+from .copilotos_compose import (
     CONFIG_HASH_LABEL,
     ComposeError,
     ComposeProject,
@@ -42,15 +42,15 @@ from ansible.module_utils.copilotos_compose import (
     rendered_env,
     rendered_service,
 )
-from ansible.module_utils.copilotos_docker import (
+from .copilotos_docker import (
     PROJECT_LABEL,
     SERVICE_LABEL,
     container_address,
     container_state,
 )
-from ansible.module_utils.copilotos_env import EnvFile, EnvParseError, parse_env
-from ansible.module_utils.copilotos_logs import to_epoch_ns
-from ansible.module_utils.copilotos_plan import managed_keys
+from .copilotos_env import EnvFile, EnvParseError, parse_env
+from .copilotos_logs import to_epoch_ns
+from .copilotos_plan import managed_keys
 
 OVERRIDE_MARKER = "copilotos-remediation"
 OVERRIDE_HEADER = [

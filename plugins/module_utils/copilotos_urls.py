@@ -54,10 +54,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlencode
 
-try:
-    from ansible.module_utils.copilotos_common import MASK
-except ImportError:  # pragma: no cover - used outside Ansible
-    MASK = "********"
+from .copilotos_common import MASK
 
 REDIS_SCHEMES = ("redis", "rediss")
 MONGO_SCHEMES = ("mongodb", "mongodb+srv")

@@ -30,22 +30,22 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ansible.module_utils import copilotos_app as app
-from ansible.module_utils.copilotos_causes import attach, merge, symptom
-from ansible.module_utils.copilotos_common import mask_url_passwords, one_line
-from ansible.module_utils.copilotos_docker import DockerError, container_address, container_env, service_container
-from ansible.module_utils.copilotos_http import MODULE_KWARGS as HTTP_KWARGS
-from ansible.module_utils.copilotos_http import run_probe as http_probe
-from ansible.module_utils.copilotos_logs import MODULE_KWARGS as LOGS_KWARGS
-from ansible.module_utils.copilotos_logs import run_probe as logs_probe
-from ansible.module_utils.copilotos_mongo import MODULE_KWARGS as MONGO_KWARGS
-from ansible.module_utils.copilotos_mongo import run_probe as mongo_probe
-from ansible.module_utils.copilotos_redis import MODULE_KWARGS as REDIS_KWARGS
-from ansible.module_utils.copilotos_redis import classify_error as redis_error
-from ansible.module_utils.copilotos_redis import run_probe as redis_probe
-from ansible.module_utils.copilotos_rules import judge_running
-from ansible.module_utils.copilotos_state import Raw, container_facts, parse_docker_time
-from ansible.module_utils.copilotos_urls import mask_url
+from . import copilotos_app as app
+from .copilotos_causes import attach, merge, symptom
+from .copilotos_common import mask_url_passwords, one_line
+from .copilotos_docker import DockerError, container_address, container_env, service_container
+from .copilotos_http import MODULE_KWARGS as HTTP_KWARGS
+from .copilotos_http import run_probe as http_probe
+from .copilotos_logs import MODULE_KWARGS as LOGS_KWARGS
+from .copilotos_logs import run_probe as logs_probe
+from .copilotos_mongo import MODULE_KWARGS as MONGO_KWARGS
+from .copilotos_mongo import run_probe as mongo_probe
+from .copilotos_redis import MODULE_KWARGS as REDIS_KWARGS
+from .copilotos_redis import classify_error as redis_error
+from .copilotos_redis import run_probe as redis_probe
+from .copilotos_rules import judge_running
+from .copilotos_state import Raw, container_facts, parse_docker_time
+from .copilotos_urls import mask_url
 
 
 def params(kwargs: Mapping[str, Any], **given: Any) -> dict[str, Any]:

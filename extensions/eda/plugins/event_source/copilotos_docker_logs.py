@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import os
 import sys
@@ -61,8 +60,22 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
+
+# The project's module_utils, by the collection's name. ansible-rulebook runs a
+# source with runpy, outside Ansible's collection loader, so the directory that
+# holds ansible_collections/ must be importable: scripts/watch.sh puts the
+# checkout's collections/ (a link back to it) on PYTHONPATH; with the built
+# collection installed, PYTHONPATH names the collections directory it is in.
+from ansible_collections.copilotos.remediation.plugins.module_utils import (
+    copilotos_common as common,
+)
+from ansible_collections.copilotos.remediation.plugins.module_utils import (
+    copilotos_docker as docker_utils,
+)
+from ansible_collections.copilotos.remediation.plugins.module_utils import (
+    copilotos_logs as logs,
+)
 
 DOCUMENTATION = r"""
 ---
@@ -72,42 +85,6 @@ description:
 """
 
 _SEVERITY_ORDER = ("critical", "medium", "low", "info")
-_COLLECTION_MODULE_UTILS = "ansible_collections.copilotos.remediation.plugins.module_utils"
-
-
-def _load_helpers() -> tuple[Any, Any, Any]:
-    """The project's module_utils: copilotos_common, copilotos_docker, copilotos_logs.
-
-    In the repository they are ``plugins/module_utils`` (served as
-    ``ansible.module_utils.copilotos_*``, as conftest and the modules see
-    them); in the built collection the build rewrites the first import to the
-    collection's module_utils, found the same way relative to this file.
-    """
-    try:
-        from ansible.module_utils import copilotos_common, copilotos_docker, copilotos_logs
-
-        return copilotos_common, copilotos_docker, copilotos_logs
-    except ImportError:
-        pass
-    root = Path(__file__).resolve().parents[4]  # <root>/extensions/eda/plugins/event_source/<this file>
-    if root.parent.parent.name == "ansible_collections":
-        top = str(root.parents[2])
-        if top not in sys.path:
-            sys.path.append(top)
-        prefix = _COLLECTION_MODULE_UTILS
-    else:
-        import ansible.module_utils
-
-        module_utils = str(root / "plugins" / "module_utils")
-        if module_utils not in ansible.module_utils.__path__:
-            ansible.module_utils.__path__.append(module_utils)
-        prefix = "ansible.module_utils"
-    names = ("copilotos_common", "copilotos_docker", "copilotos_logs")
-    common, docker_utils, logs = (importlib.import_module("%s.%s" % (prefix, name)) for name in names)
-    return common, docker_utils, logs
-
-
-common, docker_utils, logs = _load_helpers()
 
 
 # --- Arguments -----------------------------------------------------------------------
