@@ -7,6 +7,7 @@ and runs ``ansible-galaxy collection build`` on it:
 
     plugins/modules/      <- library/*.py
     plugins/<kind>/       <- plugins/{action,callback,doc_fragments,filter,lookup,module_utils}/*.py
+                             (and the filters' ansible-doc files, plugins/filter/*.yml)
     extensions/eda/plugins/event_source/ <- the same (the rulebook's Docker-log source)
     roles/                <- roles/ (all but copilotos_lab, see LAB_ONLY)
     playbooks/            <- remediate.yml, playbooks/*.yml (but lab.yml)
@@ -109,9 +110,12 @@ def copy_jinja_tree(src: Path, dst: Path) -> None:
 
 
 def copy_python(src: Path, dst: Path) -> None:
+    """Copy a plugin directory: its Python files (imports rewritten) and its YAML docs (the filters')."""
     dst.mkdir(parents=True, exist_ok=True)
     for path in sorted(src.glob("*.py")):
         (dst / path.name).write_text(rewrite_imports(path.read_text()))
+    for path in sorted(src.glob("*.yml")):
+        shutil.copy2(path, dst / path.name)
 
 
 def stage(staging: Path) -> None:

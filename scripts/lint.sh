@@ -24,6 +24,16 @@ for mod in library/*.py; do
   name=$(basename "$mod" .py)
   ansible-doc -M library "$name" >/dev/null
 done
+# Every filter has its ansible-doc file (plugins/filter/<name>.yml).
+for name in $(python - <<'PY'
+import re, pathlib
+text = pathlib.Path("plugins/filter/copilotos.py").read_text()
+print(" ".join(re.findall(r'^\s*"(copilotos_\w+)":\s', text, re.MULTILINE)))
+PY
+); do
+  [ -f "plugins/filter/$name.yml" ] || { echo "lint: filter $name has no plugins/filter/$name.yml" >&2; exit 1; }
+  ansible-doc -t filter "$name" >/dev/null
+done
 
 step ansible-lint
 ansible-lint --offline --strict

@@ -102,6 +102,12 @@ def test_ansible_doc_of_every_module_by_its_full_name(collection: dict[str, Path
     for kind, name in (("lookup", "copilotos_controller"), ("callback", "copilotos_summary")):
         result = run(collection, "ansible-doc", "-t", kind, "%s.%s" % (FQCN, name))
         assert result.returncode == 0, (kind, name, result.stderr)
+    filters = sorted(p.stem for p in (ROOT / "plugins" / "filter").glob("*.yml"))
+    assert filters == ["copilotos_env_value", "copilotos_mongo_url", "copilotos_redis_url", "copilotos_urlquote"]
+    result = run(collection, "ansible-doc", "-t", "filter", "--json", *("%s.%s" % (FQCN, f) for f in filters))
+    assert result.returncode == 0, result.stderr
+    for name, doc in json.loads(result.stdout).items():
+        assert doc["doc"]["short_description"] and doc["examples"], name
 
 
 def test_a_module_runs_by_its_full_name(collection: dict[str, Path]) -> None:
