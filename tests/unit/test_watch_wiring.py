@@ -83,3 +83,12 @@ def test_targets_carry_each_hosts_docker_engine(tmp_path: Path) -> None:
         {"host": "prod1", "project": "copilotos", "service": "api", "docker_host": "tcp://10.0.0.1:2375"}]
     assert "copilotos_watch_docker_host" not in written  # no host's engine becomes everyone's default
     assert oct(out.stat().st_mode & 0o777) == "0o600"
+
+
+def test_make_watch_runs_the_script_with_the_window_and_inventory() -> None:
+    result = subprocess.run(["make", "-n", "watch", "INVENTORY=inventory/production", "WATCH_WINDOW=30 minutes"],
+                            cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines == ["scripts/setup-toolchain.sh",
+                     'COPILOTOS_WATCH_WINDOW="30 minutes" scripts/watch.sh inventory/production'], lines
