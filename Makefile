@@ -30,7 +30,8 @@ audit: setup
 	ansible-playbook -i $(INVENTORY) playbooks/audit.yml
 
 # Follow the api logs of every host and audit/remediate on Redis or Mongo error
-# signatures (rulebooks/copilotos.yml, README "Watching the logs"); Ctrl-C stops it.
+# signatures (rulebooks/copilotos.yml, README "Watching the logs"). Ctrl-C, or
+# SIGTERM to make's PID, stops it; make does not forward a SIGINT sent to its PID alone.
 WATCH_WINDOW ?= 10 minutes
 watch: setup
 	COPILOTOS_WATCH_WINDOW="$(WATCH_WINDOW)" scripts/watch.sh $(INVENTORY)

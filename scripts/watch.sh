@@ -8,6 +8,8 @@
 #   COPILOTOS_WATCH_DIR     where the variables, the rulebook copy and the
 #                           decision log go (default reports/watch)
 #   COPILOTOS_WATCH_ARGS    more ansible-rulebook arguments (e.g. "-v")
+#   COPILOTOS_WATCH_JVM_DIR where a JDK 17 is looked for when neither JAVA_HOME nor
+#                           java on PATH gives one (default /usr/lib/jvm)
 # It runs in the foreground until interrupted (Ctrl-C or SIGTERM).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,17 +21,34 @@ export PATH="$repo/.venv/bin:$PATH" ANSIBLE_CONFIG="$repo/ansible.cfg"
 
 die() { echo "watch: $*" >&2; exit 1; }
 
-# ansible-rulebook runs its rules engine (drools_jpy) on a Java 17 runtime;
-# without one it refuses to start. The scheduled audit (docs/reports.md) is
-# the fallback there.
-if [ -z "${JAVA_HOME:-}" ] && ! command -v java >/dev/null; then
-  for dir in /usr/lib/jvm/java-17-openjdk-*; do [ -x "$dir/bin/java" ] && export JAVA_HOME="$dir" && break; done
+# ansible-rulebook runs its rules engine (drools_jpy) on a Java 17 (or later)
+# runtime and cannot start without one. The script checks first and refuses
+# before anything starts (no targets playbook, no ansible-rulebook, no state
+# directory): JAVA_HOME when set (it must hold bin/java), else java on PATH,
+# else the first JDK 17 under COPILOTOS_WATCH_JVM_DIR (default /usr/lib/jvm).
+# The scheduled audit (docs/reports.md) is the fallback there.
+install_java="install it with apt-get install openjdk-17-jre-headless (Debian/Ubuntu, as root)"
+install_java+=" or scripts/setup-toolchain.sh (as root)"
+no_java() {
+  die "$1: ansible-rulebook cannot start its rules engine without Java 17; $install_java." \
+      "Nothing was started; until then the scheduled audit (docs/reports.md) is the only watch."
+}
+jvm_dir=${COPILOTOS_WATCH_JVM_DIR:-/usr/lib/jvm}
+java_bin=
+if [ -n "${JAVA_HOME:-}" ]; then
+  [ -x "$JAVA_HOME/bin/java" ] || no_java "JAVA_HOME is $JAVA_HOME but $JAVA_HOME/bin/java is missing (Java 17 not found)"
+  java_bin=$JAVA_HOME/bin/java
+elif command -v java >/dev/null; then
+  java_bin=$(command -v java)
+else
+  for dir in "$jvm_dir"/java-17-openjdk-*; do
+    [ -x "$dir/bin/java" ] && export JAVA_HOME="$dir" && java_bin=$dir/bin/java && break
+  done
+  [ -n "$java_bin" ] || no_java "Java 17 not found (JAVA_HOME unset, no java on PATH, no $jvm_dir/java-17-openjdk-*)"
 fi
-if [ -z "${JAVA_HOME:-}" ] && ! command -v java >/dev/null; then
-  die "no Java runtime (JAVA_HOME unset, no java on PATH): ansible-rulebook cannot start without Java 17" \
-      "(Debian: apt-get install openjdk-17-jre-headless, or scripts/setup-toolchain.sh as root)." \
-      "Until then the scheduled audit (docs/reports.md) is the only watch."
-fi
+java_version=$("$java_bin" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.version = //p' | head -n 1) || true
+[[ ${java_version%%.*} =~ ^[0-9]+$ ]] && [ "${java_version%%.*}" -ge 17 ] \
+  || no_java "$java_bin is Java ${java_version:-of an unknown version}, not 17 or later"
 command -v ansible-rulebook >/dev/null || die "ansible-rulebook is not installed (scripts/setup-toolchain.sh)"
 [[ $window =~ ^[0-9]+\ (second|minute|hour|day)s?$ ]] || die "COPILOTOS_WATCH_WINDOW must read like '10 minutes', got '$window'"
 

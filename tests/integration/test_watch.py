@@ -1,8 +1,8 @@
 """make watch end to end: the rulebook audits, then remediates, a lab host by itself (issue 15).
 
-One incident lab host, ``watch1``. ``scripts/watch.sh`` (what ``make watch``
-runs) starts ansible-rulebook with rulebooks/copilotos.yml and the project's
-Docker-log source against the lab's inventory. Then:
+One incident lab host, ``watch1``. ``make watch`` (its ``setup`` step, then
+``scripts/watch.sh``) starts ansible-rulebook with rulebooks/copilotos.yml and
+the project's Docker-log source against the lab's inventory. Then:
 
 1. The api is recreated on the incident's own configuration, the way the
    diagnosis saw it: on start it fails its Redis connection (the diagnosis's
@@ -15,13 +15,15 @@ Docker-log source against the lab's inventory. Then:
 3. A second burst of the same signature inside the throttle window reaches
    the source (``signature`` records) and triggers nothing: no second audit,
    no second remediation.
-4. The rulebook stops on SIGINT, by its PID, within a bounded time.
+4. The rulebook stops on SIGINT, as Ctrl-C sends it (to make's process
+   group, by make's PID), within a bounded time, and leaves no process.
 
 No secret of the lab appears in the decision log or in the rulebook's output.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -32,6 +34,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+import yaml
 
 from tests.helpers.lab import ROOT, VENV_PATH, lab_down, lab_secrets, make_inventory, run_playbook
 from tests.integration.conftest import api_health, compose, docker, wait_healthy, wait_until
@@ -56,13 +59,24 @@ def kinds(path: Path, kind: str) -> list[dict[str, Any]]:
     return [d for d in decisions(path) if d.get("decision") == kind]
 
 
+def group_left(pgid: int) -> list[str]:
+    """Command lines of the processes still in process group ``pgid``."""
+    out = subprocess.run(["ps", "-o", "pgid=,args=", "-e"], capture_output=True, text=True, check=True).stdout
+    return [line.split(None, 1)[1] for line in out.splitlines() if line.split() and line.split()[0] == str(pgid)]
+
+
 def stop(proc: subprocess.Popen[bytes], timeout: float = 60) -> float:
-    """SIGINT to the rulebook's PID; SIGTERM, then SIGKILL, if it does not stop. Seconds it took."""
+    """SIGINT to make's process group, as Ctrl-C; SIGTERM, then SIGKILL, if it does not stop. Seconds it took.
+
+    make does not forward a SIGINT sent to its PID alone (it waits for
+    ansible-rulebook), so the group gets it, which is what a terminal does.
+    """
     started = time.monotonic()
     for sig, wait in ((signal.SIGINT, timeout), (signal.SIGTERM, 15), (signal.SIGKILL, 15)):
         if proc.poll() is not None:
             break
-        proc.send_signal(sig)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
         try:
             proc.wait(wait)
         except subprocess.TimeoutExpired:
@@ -87,13 +101,16 @@ def test_watch_audits_then_remediates_once_per_window(tmp_path_factory: pytest.T
         assert up.rc == 0, up.stdout[-3000:]
         secrets = [str(lab_secrets(inventory, HOST)[key]) for key in SECRET_KEYS]
         env = dict(os.environ, PATH=VENV_PATH, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
-                   COPILOTOS_WATCH_DIR=str(state), COPILOTOS_WATCH_WINDOW="10 minutes")
+                   COPILOTOS_WATCH_DIR=str(state))
         with output.open("wb") as out:
-            proc = subprocess.Popen([str(ROOT / "scripts" / "watch.sh"), str(inventory)], cwd=ROOT, env=env,
-                                    stdout=out, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(["make", "watch", "INVENTORY=%s" % inventory, "WATCH_WINDOW=15 minutes"],
+                                    cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         started = time.monotonic()
         first = wait_until(lambda: kinds(log, "follow"), 120, "the source to follow the api")[0]
         assert first["host"] == HOST and first["service"] == "api"
+        rules = yaml.safe_load((state / "copilotos.yml").read_text())[0]["rules"]
+        windows = [r["throttle"]["once_within"] for r in rules if "throttle" in r]
+        assert windows == ["15 minutes", "15 minutes"]  # make's WATCH_WINDOW reached the rulebook
         assert proc.poll() is None, output.read_text()[-3000:]
 
         # 1. The incident's api, recreated: it fails Redis on start.
@@ -134,7 +151,8 @@ def test_watch_audits_then_remediates_once_per_window(tmp_path_factory: pytest.T
         # 4. It stops, by its PID.
         took = stop(proc)
         assert proc.returncode is not None and took < 60, "the rulebook took %.0f s to stop" % took
-        print("watch: the rulebook stopped %.1f s after SIGINT (exit %s)" % (took, proc.returncode))
+        assert group_left(proc.pid) == []
+        print("watch: make watch stopped %.1f s after SIGINT (exit %s)" % (took, proc.returncode))
         text = output.read_text(errors="replace") + log.read_text()
         for secret in secrets:
             for form in {secret, quote(secret, safe="")}:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +59,36 @@ def test_audit_hands_its_verdict_back_with_the_host_limit() -> None:
     assert stats[0]["data"]["meta"] == {"hosts": "{{ inventory_hostname }}"}
     audit = next(p for p in plays if "ansible.builtin.import_playbook" in p)
     assert audit["vars"] == {"copilotos_audit_only": True, "copilotos_audit_fail_on": "never"}
+
+
+def test_targets_carry_each_hosts_docker_engine(tmp_path: Path) -> None:
+    # playbooks/watch_targets.yml on the controller only (no Docker, no host
+    # contacted): each host's copilotos_watch_docker_host goes into its target,
+    # '' (the controller's own engine) for a host without one.
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"copilotos": {"vars": {"ansible_connection": "local"}, "hosts": {
+        "prod1": {"copilotos_compose_project": "copilotos", "copilotos_watch_docker_host": "tcp://10.0.0.1:2375",
+                  "ansible_connection": "ssh", "ansible_host": "192.0.2.1"},
+        "lab1": {"copilotos_compose_project": "copilotos-lab1", "copilotos_env_api_service": "backend"}}}}))
+    out = tmp_path / "vars.yml"
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+               PATH="%s:%s" % (ROOT / ".venv" / "bin", os.environ.get("PATH", "")))
+    result = subprocess.run(["ansible-playbook", "-i", str(inventory), str(ROOT / "playbooks" / "watch_targets.yml"),
+                             "-e", "copilotos_watch_vars_file=%s" % out], cwd=ROOT, env=env,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    written = yaml.safe_load(out.read_text())
+    assert sorted(written["copilotos_watch_targets"], key=lambda t: t["host"]) == [
+        {"host": "lab1", "project": "copilotos-lab1", "service": "backend", "docker_host": ""},
+        {"host": "prod1", "project": "copilotos", "service": "api", "docker_host": "tcp://10.0.0.1:2375"}]
+    assert "copilotos_watch_docker_host" not in written  # no host's engine becomes everyone's default
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+
+
+def test_make_watch_runs_the_script_with_the_window_and_inventory() -> None:
+    result = subprocess.run(["make", "-n", "watch", "INVENTORY=inventory/production", "WATCH_WINDOW=30 minutes"],
+                            cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines == ["scripts/setup-toolchain.sh",
+                     'COPILOTOS_WATCH_WINDOW="30 minutes" scripts/watch.sh inventory/production'], lines

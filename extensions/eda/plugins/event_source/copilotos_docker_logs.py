@@ -11,15 +11,20 @@ regex), imported, not copied.
 Arguments (all optional but one of ``targets``/``projects``):
 
 ``targets``
-    A list of ``{host, project, service}``: ``host`` is the inventory name the
-    events carry (``meta.hosts``, so ``run_playbook`` limits itself to it),
-    ``project`` the Compose project, ``service`` the service (default ``api``).
+    A list of ``{host, project, service, docker_host}``: ``host`` is the
+    inventory name the events carry (``meta.hosts``, so ``run_playbook``
+    limits itself to it), ``project`` the Compose project, ``service`` the
+    service (default ``api``), ``docker_host`` the engine that runs it
+    (default the source's ``docker_host``).
 ``projects``
     A Compose project name or a list of them; the host is the project name.
 ``services``
     The services followed for ``projects`` (default ``[api]``).
 ``docker_host``
-    The Docker engine (default: DOCKER_HOST or the local socket).
+    The Docker engine of the targets that name none (default: DOCKER_HOST or
+    the local socket). Targets on several engines are followed side by side,
+    one client and one container-event stream per engine; every engine must
+    answer at start, or the source fails naming it.
 ``patterns``
     Signature patterns, as ``container_logs``'s ``patterns`` (default theirs).
 ``areas``
@@ -95,6 +100,7 @@ class Target:
     host: str
     project: str
     service: str
+    docker_host: str | None = None  # None: the source's docker_host
 
     @property
     def key(self) -> str:
@@ -111,6 +117,16 @@ class Settings:
     decision_log: str | None = None
     poll_interval: float = 5.0
 
+    def engines(self) -> dict[str | None, list[Target]]:
+        """The targets by the Docker engine they run on (None: DOCKER_HOST or the local socket)."""
+        by_engine: dict[str | None, list[Target]] = {}
+        for target in self.targets:
+            by_engine.setdefault(target.docker_host or self.docker_host, []).append(target)
+        return by_engine
+
+    def for_targets(self, targets: list[Target]) -> Settings:
+        return type(self)(**{**self.__dict__, "targets": targets})
+
 
 def _as_list(value: Any) -> list[Any]:
     if value is None or value == "":
@@ -125,7 +141,8 @@ def parse_args(args: dict[str, Any]) -> Settings:
         if not isinstance(raw, dict) or not raw.get("project"):
             raise ValueError("targets #%d needs a project" % (index + 1))
         project = str(raw["project"])
-        targets.append(Target(str(raw.get("host") or project), project, str(raw.get("service") or "api")))
+        targets.append(Target(str(raw.get("host") or project), project, str(raw.get("service") or "api"),
+                              str(raw["docker_host"]) if raw.get("docker_host") else None))
     services = [str(s) for s in _as_list(args.get("services"))] or ["api"]
     for project in _as_list(args.get("projects")):
         targets.extend(Target(str(project), str(project), service) for service in services)
@@ -410,10 +427,24 @@ def connect(docker_host: str | None) -> Any:
 
 
 async def main(queue: asyncio.Queue[Any], args: dict[str, Any]) -> None:
-    """ansible-rulebook's entry point: follow until cancelled."""
+    """ansible-rulebook's entry point: follow until cancelled, one Watch per Docker engine."""
     settings = parse_args(args)
-    client = await asyncio.to_thread(connect, settings.docker_host)
-    await Watch(client, settings, queue).run()
+    watches: list[Watch] = []
+    try:
+        for engine, targets in settings.engines().items():
+            client = await asyncio.to_thread(connect, engine)
+            watches.append(Watch(client, settings.for_targets(targets), queue))
+    except BaseException:
+        for watch in watches:  # an engine that does not answer: close the others' clients, fail naming it
+            await asyncio.to_thread(watch.close)
+        raise
+    tasks = [asyncio.ensure_future(watch.run()) for watch in watches]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 if __name__ == "__main__":

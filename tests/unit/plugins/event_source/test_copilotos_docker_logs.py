@@ -254,3 +254,79 @@ def test_poll_attaches_when_the_service_appears_late(monkeypatch: pytest.MonkeyP
             await asyncio.wait_for(task, 10)
 
     asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+# --- several Docker engines (a per-host docker_host) ---------------------------------
+
+TWO_ENGINES = {"docker_host": "unix:///run/default.sock", "poll_interval": 30, "targets": [
+    {"host": "lab1", "project": "proj", "service": "api"},
+    {"host": "prod1", "project": "proj", "service": "api", "docker_host": "tcp://prod1:2375"}]}
+
+
+def test_per_target_docker_host_and_the_default_engine() -> None:
+    args = {**TWO_ENGINES, "targets": [*TWO_ENGINES["targets"],  # type: ignore[misc]
+                                       {"host": "lab2", "project": "other", "docker_host": ""}]}
+    parsed = src.parse_args(args)
+    assert [t.docker_host for t in parsed.targets] == [None, "tcp://prod1:2375", None]
+    assert {engine: [t.host for t in targets] for engine, targets in parsed.engines().items()} == {
+        "unix:///run/default.sock": ["lab1", "lab2"], "tcp://prod1:2375": ["prod1"]}
+    without_default = src.parse_args({**args, "docker_host": ""}).engines()
+    assert list(without_default) == [None, "tcp://prod1:2375"]  # None: DOCKER_HOST or the local socket
+    assert parsed.for_targets(parsed.targets[1:2]).targets == [parsed.targets[1]]
+
+
+def test_one_watch_per_engine_same_project_on_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Production servers run the same Compose project; each host's api is
+    # followed on its own engine and its events carry that host.
+    clients = {"unix:///run/default.sock": FakeClient(), "tcp://prod1:2375": FakeClient()}
+    for n, (engine, client) in enumerate(clients.items()):
+        client.running = [FakeContainer(str(n) * 64, "2026-12-04T19:00:00Z",
+                                        ["2099-01-01T00:00:00.000000000Z WRONGPASS on %s" % engine])]
+    connected: list[str | None] = []
+
+    def connect(docker_host: str | None) -> FakeClient:
+        connected.append(docker_host)
+        return clients[str(docker_host)]
+
+    monkeypatch.setattr(src, "connect", connect)
+
+    async def scenario() -> None:
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        task = asyncio.ensure_future(src.main(queue, TWO_ENGINES))
+        by_host = {e["host"]: e for e in [await next_event(queue), await next_event(queue)]}
+        assert set(by_host) == {"lab1", "prod1"}
+        assert "tcp://prod1:2375" in by_host["prod1"]["excerpt"] and by_host["prod1"]["container"]["id"] == "1" * 12
+        assert "default.sock" in by_host["lab1"]["excerpt"] and by_host["lab1"]["container"]["id"] == "0" * 12
+        assert by_host["prod1"]["meta"] == {"hosts": "prod1"}
+        # A recreate on one engine re-attaches that engine's target only.
+        prod = clients["tcp://prod1:2375"]
+        new = FakeContainer("9" * 64, "2026-12-04T19:05:00Z", ["2099-01-01T00:01:00.000000000Z NOAUTH on prod1"])
+        prod.running = [new]
+        prod.event_stream.feed(docker_event("start", new.id))
+        again = await next_event(queue)
+        assert again["host"] == "prod1" and again["container"]["id"] == "9" * 12
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)
+        assert queue.empty()
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert connected == ["unix:///run/default.sock", "tcp://prod1:2375"]  # one client per engine
+    for client in clients.values():
+        assert client.closed and client.event_stream.closed.is_set()
+        assert all(s.closed.is_set() for c in client.running for s in c.streams)
+    assert [t for t in threading.enumerate() if t.name == "copilotos-docker-logs"] == []
+
+
+def test_an_engine_that_does_not_answer_fails_the_source_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = FakeClient()
+
+    def connect(docker_host: str | None) -> FakeClient:
+        if docker_host == "tcp://prod1:2375":
+            raise src.docker_utils.DockerError("Docker engine unreachable at tcp://prod1:2375: refused")
+        return first
+
+    monkeypatch.setattr(src, "connect", connect)
+    with pytest.raises(src.docker_utils.DockerError, match="tcp://prod1:2375"):
+        asyncio.run(asyncio.wait_for(src.main(asyncio.Queue(), TWO_ENGINES), 10))
+    assert first.closed  # the engine that answered is not left open
