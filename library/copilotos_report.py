@@ -21,9 +21,11 @@ description:
   - Defensive masking. Every string of O(run) goes through C(mask_url_passwords). If any string of
     O(run), or of a rendered report, contains one of O(secrets) (plain, percent-encoded, HTML- or
     JSON-escaped), the module fails and writes nothing for that host; the message names where, never what.
-  - Meant to run on the controller (C(delegate_to=localhost)). The reports are controller-side output,
-    not host state, so the role runs this task with C(check_mode=false). Run in check mode anyway, the
-    module builds and validates everything but writes nothing.
+  - Runs on the controller. An action plugin of the same name does the work in the controller's own
+    worker process (no module is sent anywhere, whatever the task's host); the module file holds these
+    docs and stays usable on its own, with C(delegate_to=localhost). The reports are controller-side
+    output, not host state, so the role runs this task with C(check_mode=false). Run in check mode
+    anyway, it builds and validates everything but writes nothing.
 version_added: "0.1.0"
 options:
   run:
@@ -68,7 +70,20 @@ options:
     default: []
 extends_documentation_fragment:
   - action_common_attributes
+  - action_common_attributes.conn
 attributes:
+  action:
+    description: Has an action plugin of the same name, run by the controller itself.
+    support: full
+  become:
+    support: none
+    details: The controller's files of the operator running the playbook; the role sets C(become=false).
+  connection:
+    support: none
+    details: The action plugin opens no connection; it reads and writes only the controller's files.
+  delegation:
+    support: none
+    details: The reports are written on the controller whatever C(delegate_to) says.
   check_mode:
     support: full
     details: In check mode nothing is written; the role runs the task with C(check_mode=false).
@@ -130,62 +145,24 @@ summary:
     fail_codes: [REDIS_URL_LOCALHOST, REDIS_URL_PASSWORD_MISMATCH, COMPOSE_OVERRIDE_MISSING, CORS_ORIGIN_MISSING]
 """
 
-import os
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.copilotos_common import ModuleFailure, finish, one_line
-from ansible.module_utils.copilotos_report import FAIL_ON, HAS_YAML, ReportError, prepare, summary, utc_now
-from ansible.module_utils.copilotos_report_io import write_reports
-from ansible.module_utils.copilotos_report_render import HAS_JINJA2, render_markdown
+from ansible.module_utils.copilotos_common import finish
+from ansible.module_utils.copilotos_report import ARGUMENT_SPEC, HAS_YAML
+from ansible.module_utils.copilotos_report_io import produce
+from ansible.module_utils.copilotos_report_render import HAS_JINJA2
 
 
 def run(module: AnsibleModule) -> dict[str, Any]:
-    params = module.params
-    report_dir = os.path.abspath(params["report_dir"])
-    run_id = params["run_id"] or os.path.basename(report_dir.rstrip("/"))
-    warnings: list[str] = []
-    try:
-        report = prepare(params["run"], params["catalogue"], params["secrets"], run_id, utc_now(), warnings,
-                         params["next_audit_hours"])
-        if module.check_mode:
-            render_markdown(report, params["template_dir"])
-            files: dict[str, str] = {}
-        else:
-            files = write_reports(report, report_dir, params["template_dir"], params["secrets"], params["latest_link"])
-    except ReportError as exc:
-        raise ModuleFailure(str(exc)) from None
-    except OSError as exc:
-        why = one_line(exc.strerror or exc)
-        raise ModuleFailure("cannot write the reports under %s: %s" % (report_dir, why)) from None
+    result, warnings = produce(module.params, module.check_mode)
     for warning in warnings:
         module.warn(warning)
-    short = summary(report, files, params["fail_on"])
-    counts = ", ".join("%d %s" % (n, s) for s, n in short["counts"].items())
-    where = files.get("markdown", "nothing written (check mode)")
-    return {
-        "changed": bool(files),
-        "files": files,
-        "summary": short,
-        "msg": "%s: %s; %s" % (short["host"], counts, where),
-    }
+    return result
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            run=dict(type="dict", required=True),
-            catalogue=dict(type="path", required=True),
-            report_dir=dict(type="path", required=True),
-            template_dir=dict(type="path", required=True),
-            latest_link=dict(type="path"),
-            run_id=dict(type="str"),
-            fail_on=dict(type="str", default="critical", choices=list(FAIL_ON)),
-            next_audit_hours=dict(type="int", default=48),
-            secrets=dict(type="list", elements="str", default=[], no_log=True),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     if not HAS_JINJA2:
         module.fail_json(msg=missing_required_lib("jinja2"))
     if not HAS_YAML:

@@ -66,6 +66,22 @@ _CODE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _SAFE_HOST = re.compile(r"[^A-Za-z0-9._-]")
 
 
+# The options of copilotos_report, once: the module's main and the action
+# plugin (which runs it in the controller's worker, no module round trip)
+# validate against this spec.
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = dict(
+    run=dict(type="dict", required=True),
+    catalogue=dict(type="path", required=True),
+    report_dir=dict(type="path", required=True),
+    template_dir=dict(type="path", required=True),
+    latest_link=dict(type="path"),
+    run_id=dict(type="str"),
+    fail_on=dict(type="str", default="critical", choices=list(FAIL_ON)),
+    next_audit_hours=dict(type="int", default=NEXT_AUDIT_HOURS),
+    secrets=dict(type="list", elements="str", default=[], no_log=True),
+)
+
+
 class ReportError(Exception):
     """A report cannot be built or written; the message names why and where."""
 

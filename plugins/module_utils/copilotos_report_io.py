@@ -13,8 +13,8 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from .copilotos_common import atomic_write
-from .copilotos_report import SCHEMA_VERSION, ReportError, safe_host_name, utc_now
+from .copilotos_common import ModuleFailure, atomic_write, one_line
+from .copilotos_report import SCHEMA_VERSION, ReportError, prepare, safe_host_name, summary, utc_now
 from .copilotos_report_render import leak_check, render_index, render_markdown
 
 
@@ -101,3 +101,37 @@ def write_reports(
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
     return files
+
+
+def produce(params: dict[str, Any], check_mode: bool) -> tuple[dict[str, Any], list[str]]:
+    """The result of copilotos_report for validated ``params`` and its warnings; ModuleFailure on a bad run.
+
+    In check mode the Markdown is rendered (so a template error still shows)
+    and nothing is written.
+    """
+    report_dir = os.path.abspath(params["report_dir"])
+    run_id = params["run_id"] or os.path.basename(report_dir.rstrip("/"))
+    warnings: list[str] = []
+    try:
+        report = prepare(params["run"], params["catalogue"], params["secrets"], run_id, utc_now(), warnings,
+                         params["next_audit_hours"])
+        if check_mode:
+            render_markdown(report, params["template_dir"])
+            files: dict[str, str] = {}
+        else:
+            files = write_reports(report, report_dir, params["template_dir"], params["secrets"], params["latest_link"])
+    except ReportError as exc:
+        raise ModuleFailure(str(exc)) from None
+    except OSError as exc:
+        why = one_line(exc.strerror or exc)
+        raise ModuleFailure("cannot write the reports under %s: %s" % (report_dir, why)) from None
+    short = summary(report, files, params["fail_on"])
+    counts = ", ".join("%d %s" % (n, s) for s, n in short["counts"].items())
+    where = files.get("markdown", "nothing written (check mode)")
+    result = {
+        "changed": bool(files),
+        "files": files,
+        "summary": short,
+        "msg": "%s: %s; %s" % (short["host"], counts, where),
+    }
+    return result, warnings
