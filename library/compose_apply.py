@@ -198,6 +198,7 @@ from ansible.module_utils.copilotos_compose import (
     wait_healthy,
 )
 from ansible.module_utils.copilotos_docker import (
+    COMPOSE_ARGS,
     DOCKER_IMPORT_ERROR,
     DockerError,
     NotFound,
@@ -405,8 +406,7 @@ def main():
             env_files=dict(type="list", elements="path"),
             recreate=dict(type="str", default="auto", choices=["auto", "always"]),
             wait_timeout=dict(type="int", default=120),
-            docker_host=dict(type="str"),
-            compose_command=dict(type="raw", default="docker compose"),
+            **COMPOSE_ARGS,
             secrets=dict(type="list", elements="str", no_log=True),
         ),
         required_one_of=[("plan", "project_dir")],

@@ -69,6 +69,7 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.copilotos_common import MASK, ModuleFailure, atomic_write, finish, one_line
 from ansible.module_utils.copilotos_compose import ComposeError, ComposeProject, split_command
+from ansible.module_utils.copilotos_docker import COMPOSE_ARGS
 from ansible.module_utils.copilotos_plan import PlanError, check_plan
 from ansible.module_utils.copilotos_state import (
     compose_files,
@@ -139,8 +140,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             plan=dict(type="dict", required=True),
-            docker_host=dict(type="str"),
-            compose_command=dict(type="raw", default="docker compose"),
+            **COMPOSE_ARGS,
         ),
         supports_check_mode=True,
     )

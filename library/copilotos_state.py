@@ -130,7 +130,13 @@ from ansible.module_utils import copilotos_app as app
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.copilotos_common import ModuleFailure, finish, one_line
 from ansible.module_utils.copilotos_compose import ComposeError, ComposeProject, split_command
-from ansible.module_utils.copilotos_docker import DOCKER_IMPORT_ERROR, DockerError, container_env, get_client
+from ansible.module_utils.copilotos_docker import (
+    COMPOSE_ARGS,
+    DOCKER_IMPORT_ERROR,
+    DockerError,
+    container_env,
+    get_client,
+)
 from ansible.module_utils.copilotos_lock import LockBusy, LockError, acquire
 from ansible.module_utils.copilotos_plan import PlanError, check_plan, managed_keys, secret_keys
 from ansible.module_utils.copilotos_rules import RELEVANT_PUBLIC, evaluate
@@ -309,8 +315,7 @@ def main() -> None:
             lock=dict(type="bool", default=False),
             lock_stale_after=dict(type="int", default=3600),
             lock_vouched=dict(type="dict"),
-            docker_host=dict(type="str"),
-            compose_command=dict(type="raw", default="docker compose"),
+            **COMPOSE_ARGS,
         ),
         supports_check_mode=True,
     )

@@ -141,7 +141,7 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.copilotos_common import ModuleFailure, finish
-from ansible.module_utils.copilotos_docker import DOCKER_IMPORT_ERROR, DockerError, get_client
+from ansible.module_utils.copilotos_docker import DOCKER_ARGS, DOCKER_IMPORT_ERROR, DockerError, get_client
 from ansible.module_utils.copilotos_plan import PlanError, check_plan
 from ansible.module_utils.copilotos_verify import verify
 
@@ -179,7 +179,7 @@ def main() -> None:
                         default=["redis", "mongo", "http", "logs"]),
             fail_on=dict(type="list", elements="str", default=["critical", "medium"]),
             mode=dict(type="str", choices=["enforce", "audit"], default="enforce"),
-            docker_host=dict(type="str"),
+            **DOCKER_ARGS,
         ),
         supports_check_mode=True,
     )

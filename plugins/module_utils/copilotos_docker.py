@@ -24,6 +24,12 @@ except ImportError:  # pragma: no cover - exercised on bare targets
     NotFound = Exception
     DOCKER_IMPORT_ERROR = traceback.format_exc()
 
+# The argument specs of the doc fragment copilotos_docker's options (its
+# DOCUMENTATION and COMPOSE parts), one default for every module.
+DOCKER_ARGS: dict[str, dict[str, Any]] = {"docker_host": {"type": "str"}}
+COMPOSE_ARGS: dict[str, dict[str, Any]] = dict(
+    DOCKER_ARGS, compose_command={"type": "raw", "default": "docker compose"}
+)
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from .copilotos_common import finding, mask_text, mask_url_passwords
 from .copilotos_docker import (
+    DOCKER_ARGS,
     DockerError,
     DockerException,
     NotFound,
@@ -390,7 +391,7 @@ MODULE_KWARGS: dict[str, Any] = dict(
         max_matches=dict(type="int", default=20),
         mode=dict(type="str", default="enforce", choices=["enforce", "audit"]),
         secrets=dict(type="list", elements="str", no_log=True),
-        docker_host=dict(type="str"),
+        **DOCKER_ARGS,
     ),
     required_one_of=[("service", "container")],
     mutually_exclusive=[("service", "container")],

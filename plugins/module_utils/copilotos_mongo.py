@@ -12,6 +12,7 @@ import traceback
 from typing import Any
 
 from .copilotos_common import one_line
+from .copilotos_docker import DOCKER_ARGS
 from .copilotos_probe import Check, locate_service, verdict
 from .copilotos_urls import (
     MONGO_DEFAULT_PORT,
@@ -321,7 +322,7 @@ MODULE_KWARGS: dict[str, Any] = dict(
         mode=dict(type="str", default="enforce", choices=["enforce", "audit"]),
         compose_project=dict(type="str"),
         service=dict(type="str", default="mongodb"),
-        docker_host=dict(type="str"),
+        **DOCKER_ARGS,
     ),
     required_one_of=[("uri", "host")],
     mutually_exclusive=[

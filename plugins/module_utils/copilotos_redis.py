@@ -14,6 +14,7 @@ import traceback
 from typing import Any
 
 from .copilotos_common import one_line
+from .copilotos_docker import DOCKER_ARGS
 from .copilotos_probe import Check, locate_service, verdict
 from .copilotos_urls import (
     REDIS_DEFAULT_PORT,
@@ -308,7 +309,7 @@ MODULE_KWARGS: dict[str, Any] = dict(
         mode=dict(type="str", default="enforce", choices=["enforce", "audit"]),
         compose_project=dict(type="str"),
         service=dict(type="str", default="redis"),
-        docker_host=dict(type="str"),
+        **DOCKER_ARGS,
         connect_timeout=dict(type="float", default=5),
     ),
     required_one_of=[("url", "host")],
