@@ -33,6 +33,22 @@ options:
     description: How many of the most recent entries to return (after the append).
     type: int
     default: 10
+  release_lock:
+    description:
+      - The run lock this run holds, released after the append and the read, with the rules of
+        M(run_lock) C(state=absent) (the file goes only when it still names O(release_lock.owner)).
+      - The log line is the run's last write on the target, so the end of a run needs no separate
+        release call. Not in check mode, which holds no lock.
+    type: dict
+    suboptions:
+      path:
+        description: The lock file.
+        type: path
+        required: true
+      owner:
+        description: The holder this run wrote into the lock (see M(run_lock)).
+        type: dict
+        required: true
 extends_documentation_fragment:
   - action_common_attributes
 attributes:
@@ -52,6 +68,14 @@ EXAMPLES = r"""
     entry: {time: "2026-11-29T09:00:00Z", user: ops, changed_keys: [REDIS_URL], verification: remediated}
     history: 5
   register: log
+
+- name: Append the run and release the run lock it holds, in one call
+  remediation_log:
+    path: /srv/copilotos/.copilotos-remediation.log
+    entry: {time: "2026-11-29T09:00:00Z", user: ops, changed_keys: [], verification: compliant}
+    release_lock:
+      path: /srv/copilotos/.copilotos-remediation.lock
+      owner: "{{ lookup('copilotos_controller') }}"
 """
 
 RETURN = r"""
@@ -68,6 +92,14 @@ skipped_lines:
   description: How many of the lines read were not JSON objects.
   returned: always
   type: int
+lock_released:
+  description: Whether the lock of O(release_lock) is gone for this run (released now, or already absent).
+  returned: always
+  type: bool
+lock_holder:
+  description: Who holds the lock of O(release_lock) instead of this run (left in place), if anyone.
+  returned: when another holder was found
+  type: dict
 """
 
 import json
@@ -76,6 +108,7 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.copilotos_common import finish
+from ansible.module_utils.copilotos_lock import release
 
 BLOCK = 8192
 
@@ -139,7 +172,16 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     except OSError as exc:
         module.warn("cannot read the remediation log %s: %s" % (path, exc.strerror or exc))
         entries, skipped = [], 0
-    return dict(changed=False, appended=appended, history=entries, skipped_lines=skipped)
+    result: dict[str, Any] = dict(changed=False, appended=appended, history=entries, skipped_lines=skipped,
+                                  lock_released=False)
+    lock = module.params["release_lock"]
+    if lock and not module.check_mode:
+        holder = release(lock["path"], lock["owner"], False)
+        if holder is None:
+            result["lock_released"] = True
+        else:
+            result["lock_holder"] = holder
+    return result
 
 
 def main() -> None:
@@ -148,6 +190,8 @@ def main() -> None:
             path=dict(type="path", required=True),
             entry=dict(type="dict"),
             history=dict(type="int", default=10),
+            release_lock=dict(type="dict", options=dict(path=dict(type="path", required=True),
+                                                        owner=dict(type="dict", required=True))),
         ),
         supports_check_mode=True,
     )

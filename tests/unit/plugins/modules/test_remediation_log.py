@@ -65,3 +65,50 @@ def test_a_symlink_is_never_written_through(tmp_path: Path, run_module: ModuleRu
     assert result["appended"] is False
     assert "cannot append to the remediation log %s" % log in json.dumps(result["warnings"]), result
     assert target.read_text() == "untouched\n"
+
+
+def lock_owner(pid: int) -> dict[str, object]:
+    return {"pid": pid, "host": "controller", "user": "ops", "machine_id": "m1"}
+
+
+def take_lock(path: Path, pid: int) -> None:
+    from ansible.module_utils.copilotos_lock import acquire
+
+    acquire(str(path), lock_owner(pid), 3600, check_mode=False)
+
+
+def test_the_run_lock_is_released_with_the_last_log_line(tmp_path: Path, run_module: ModuleRunner) -> None:
+    log, lock = tmp_path / "log", tmp_path / "lock"
+    take_lock(lock, 4242)
+    result = run_module(remediation_log.main, path=log, entry=entry(1),
+                        release_lock={"path": str(lock), "owner": lock_owner(4242)})
+    assert result["appended"] and result["lock_released"] is True
+    assert "lock_holder" not in result
+    assert not lock.exists()
+    assert [e["n"] for e in result["history"]] == [1]
+
+
+def test_a_lock_of_another_run_stays_and_is_named(tmp_path: Path, run_module: ModuleRunner) -> None:
+    log, lock = tmp_path / "log", tmp_path / "lock"
+    take_lock(lock, 4242)
+    before = lock.read_text()
+    result = run_module(remediation_log.main, path=log, entry=entry(1),
+                        release_lock={"path": str(lock), "owner": lock_owner(4343)})
+    assert result["appended"] and result["lock_released"] is False
+    assert result["lock_holder"]["pid"] == 4242
+    assert lock.read_text() == before
+
+
+def test_check_mode_releases_nothing(tmp_path: Path, run_module: ModuleRunner) -> None:
+    log, lock = tmp_path / "log", tmp_path / "lock"
+    take_lock(lock, 4242)
+    result = run_module(remediation_log.main, check=True, path=log, entry=entry(1),
+                        release_lock={"path": str(lock), "owner": lock_owner(4242)})
+    assert result["lock_released"] is False and lock.exists()
+    assert not result["appended"] and not log.exists()
+
+
+def test_a_release_without_its_owner_is_refused(tmp_path: Path, run_module: ModuleRunner) -> None:
+    result = run_module(remediation_log.main, path=tmp_path / "log",
+                        release_lock={"path": str(tmp_path / "lock")})
+    assert result["failed"] and "owner" in result["msg"]
