@@ -34,8 +34,22 @@ def test_the_before_notification_comes_right_before_the_apply_step_of_a_changing
     assert roles[at + 1] == ("copilotos_apply", None), "announced right before the recreate"
     assert roles.index(("copilotos_env", "apply.yml")) < at, "after the write, so the keys are known"
     when = conditions(block[at])
-    assert "copilotos_changing" in when and "copilotos_notify_url" in when
-    assert "copilotos_state.drift.recreate" in when
+    assert "copilotos_notify_url" in when
+
+
+def test_the_announcement_and_the_apply_step_read_the_one_recreate_decision() -> None:
+    # The apply stage decides once (copilotos_recreating); the playbook does not restate the rule.
+    block = main_block()["block"]
+    roles = [role_of(task) for task in block]
+    decide = roles.index(("copilotos_apply", "decide.yml"))
+    before = roles.index(("copilotos_notify", "before.yml"))
+    apply = roles.index(("copilotos_apply", None))
+    assert roles.index(("copilotos_env", "apply.yml")) < decide < before < apply, "decided after the write"
+    for at in (before, apply):
+        when = conditions(block[at])
+        assert "copilotos_recreating" in when
+        for restated in ("copilotos_write", "drift.recreate", "copilotos_apply_recreate", "copilotos_changing"):
+            assert restated not in when, (roles[at], restated)
 
 
 def test_the_outcome_and_the_metrics_are_in_always_after_the_reports() -> None:
