@@ -33,8 +33,6 @@ def test_the_before_notification_comes_right_before_the_apply_step_of_a_changing
     at = roles.index(("copilotos_notify", "before.yml"))
     assert roles[at + 1] == ("copilotos_apply", None), "announced right before the recreate"
     assert roles.index(("copilotos_env", "apply.yml")) < at, "after the write, so the keys are known"
-    when = conditions(block[at])
-    assert "copilotos_notify_url" in when
 
 
 def test_the_announcement_and_the_apply_step_read_the_one_recreate_decision() -> None:
@@ -63,3 +61,18 @@ def test_the_outcome_and_the_metrics_are_in_always_after_the_reports() -> None:
     assert "copilotos_metrics_textfile_dir" in conditions(section["always"][metrics])
     assert "copilotos_refused" in conditions(section["always"][metrics]), "a refused run must not write metrics"
     assert all(role_of(task)[0] not in ("copilotos_notify", "copilotos_metrics") for task in section["rescue"])
+
+
+def test_the_webhook_setting_is_checked_by_the_role_only() -> None:
+    # copilotos_notify_url has one check, in roles/copilotos_notify (vars/main.yml): the playbook includes the
+    # role at its points of the run, and validates its settings up front whether or not a URL is set (every
+    # include of before.yml or after.yml validates them again, and must not fail late in the run).
+    section = main_block()
+    for task in section["block"] + section["always"]:
+        assert "copilotos_notify_url" not in conditions(task), task["name"]
+    roles = [role_of(task) for task in section["block"]]
+    assert roles.index(("copilotos_notify", "validate")) < roles.index(("copilotos_preflight", None))
+    role = ROOT / "roles" / "copilotos_notify"
+    checks = [path.name for path in [*sorted((role / "tasks").glob("*.yml")), role / "vars" / "main.yml"]
+              if "copilotos_notify_url |" in path.read_text(encoding="utf-8")]
+    assert checks == ["main.yml"], checks
