@@ -76,3 +76,14 @@ def test_the_webhook_setting_is_checked_by_the_role_only() -> None:
     checks = [path.name for path in [*sorted((role / "tasks").glob("*.yml")), role / "vars" / "main.yml"]
               if "copilotos_notify_url |" in path.read_text(encoding="utf-8")]
     assert checks == ["main.yml"], checks
+
+
+def test_the_metrics_role_knows_an_audit_by_the_run_mode_alone() -> None:
+    # copilotos_run.mode is the run's one representation of an audit (docs/report-schema.md).
+    textfile = ROOT / "roles" / "copilotos_metrics" / "tasks" / "textfile.yml"
+    tasks = yaml.safe_load(textfile.read_text(encoding="utf-8"))
+    write = next(task for task in tasks if "metrics_textfile" in task)
+    when = conditions(write)
+    assert "copilotos_run.mode != 'audit'" in when
+    assert "ansible_check_mode" not in when and "check_mode" not in when.replace("copilotos_metrics_in_audit", "")
+    assert "vars" not in write
