@@ -33,9 +33,21 @@ def test_the_before_notification_comes_right_before_the_apply_step_of_a_changing
     at = roles.index(("copilotos_notify", "before.yml"))
     assert roles[at + 1] == ("copilotos_apply", None), "announced right before the recreate"
     assert roles.index(("copilotos_env", "apply.yml")) < at, "after the write, so the keys are known"
-    when = conditions(block[at])
-    assert "copilotos_changing" in when and "copilotos_notify_url" in when
-    assert "copilotos_state.drift.recreate" in when
+
+
+def test_the_announcement_and_the_apply_step_read_the_one_recreate_decision() -> None:
+    # The apply stage decides once (copilotos_recreating); the playbook does not restate the rule.
+    block = main_block()["block"]
+    roles = [role_of(task) for task in block]
+    decide = roles.index(("copilotos_apply", "decide.yml"))
+    before = roles.index(("copilotos_notify", "before.yml"))
+    apply = roles.index(("copilotos_apply", None))
+    assert roles.index(("copilotos_env", "apply.yml")) < decide < before < apply, "decided after the write"
+    for at in (before, apply):
+        when = conditions(block[at])
+        assert "copilotos_recreating" in when
+        for restated in ("copilotos_write", "drift.recreate", "copilotos_apply_recreate", "copilotos_changing"):
+            assert restated not in when, (roles[at], restated)
 
 
 def test_the_outcome_and_the_metrics_are_in_always_after_the_reports() -> None:
@@ -49,3 +61,29 @@ def test_the_outcome_and_the_metrics_are_in_always_after_the_reports() -> None:
     assert "copilotos_metrics_textfile_dir" in conditions(section["always"][metrics])
     assert "copilotos_refused" in conditions(section["always"][metrics]), "a refused run must not write metrics"
     assert all(role_of(task)[0] not in ("copilotos_notify", "copilotos_metrics") for task in section["rescue"])
+
+
+def test_the_webhook_setting_is_checked_by_the_role_only() -> None:
+    # copilotos_notify_url has one check, in roles/copilotos_notify (vars/main.yml): the playbook includes the
+    # role at its points of the run, and validates its settings up front whether or not a URL is set (every
+    # include of before.yml or after.yml validates them again, and must not fail late in the run).
+    section = main_block()
+    for task in section["block"] + section["always"]:
+        assert "copilotos_notify_url" not in conditions(task), task["name"]
+    roles = [role_of(task) for task in section["block"]]
+    assert roles.index(("copilotos_notify", "validate")) < roles.index(("copilotos_preflight", None))
+    role = ROOT / "roles" / "copilotos_notify"
+    checks = [path.name for path in [*sorted((role / "tasks").glob("*.yml")), role / "vars" / "main.yml"]
+              if "copilotos_notify_url |" in path.read_text(encoding="utf-8")]
+    assert checks == ["main.yml"], checks
+
+
+def test_the_metrics_role_knows_an_audit_by_the_run_mode_alone() -> None:
+    # copilotos_run.mode is the run's one representation of an audit (docs/report-schema.md).
+    textfile = ROOT / "roles" / "copilotos_metrics" / "tasks" / "textfile.yml"
+    tasks = yaml.safe_load(textfile.read_text(encoding="utf-8"))
+    write = next(task for task in tasks if "metrics_textfile" in task)
+    when = conditions(write)
+    assert "copilotos_run.mode != 'audit'" in when
+    assert "ansible_check_mode" not in when and "check_mode" not in when.replace("copilotos_metrics_in_audit", "")
+    assert "vars" not in write
