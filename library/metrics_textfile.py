@@ -100,6 +100,7 @@ from ansible.module_utils.copilotos_common import ModuleFailure, atomic_write, f
 from ansible.module_utils.copilotos_metrics import (
     RECREATES_METRIC,
     count_restarts,
+    is_audit,
     recreates_total,
     render,
     sample_value,
@@ -142,7 +143,7 @@ def run(module: AnsibleModule) -> dict[str, Any]:
         module.warn("metrics_textfile: cannot read %s: %s" % (exc.filename, exc.strerror or exc))
         return result
     previous = sample_value(before, RECREATES_METRIC)
-    this_run = int(bool(run.get("recreated")) and not (run.get("check_mode") or run.get("mode") == "audit"))
+    this_run = int(bool(run.get("recreated")) and not is_audit(run))
     total = recreates_total(int(previous) if previous is not None else None,
                             count_restarts(log.splitlines()) if log is not None else None, this_run)
     text = render(run, params["drift"], total)

@@ -62,7 +62,8 @@ def run_time(run: Mapping[str, Any], now: float | None = None) -> int:
 
 
 def is_audit(run: Mapping[str, Any]) -> bool:
-    return bool(run.get("check_mode")) or run.get("mode") == "audit"
+    """An audit is ``run.mode`` audit, the run's one representation of it (docs/report-schema.md)."""
+    return run.get("mode") == "audit"
 
 
 def drift_after(run: Mapping[str, Any], drift_before: bool) -> bool:

@@ -58,8 +58,21 @@ def test_the_outcome_and_the_metrics_are_in_always_after_the_reports() -> None:
     metrics = always.index(("copilotos_metrics", None))
     assert report < after and report < metrics
     assert "copilotos_changing" in conditions(section["always"][after]), "only runs that changed or tried to"
-    assert "copilotos_metrics_textfile_dir" in conditions(section["always"][metrics])
     assert "copilotos_refused" in conditions(section["always"][metrics]), "a refused run must not write metrics"
+
+
+def test_the_metrics_setting_is_checked_by_the_role_only() -> None:
+    # Whether a textfile is asked for (copilotos_metrics_textfile_dir) is said once, in the role's textfile.yml;
+    # the playbook validates the settings up front and includes the role for every run that was not refused.
+    section = main_block()
+    for task in section["block"] + section["always"]:
+        assert "copilotos_metrics_textfile_dir" not in conditions(task), task["name"]
+    roles = [role_of(task) for task in section["block"]]
+    assert roles.index(("copilotos_metrics", "validate")) < roles.index(("copilotos_preflight", None))
+    tasks = ROOT / "roles" / "copilotos_metrics" / "tasks"
+    checks = [path.name for path in sorted(tasks.glob("*.yml"))
+              if "copilotos_metrics_textfile_dir | length" in path.read_text(encoding="utf-8")]
+    assert checks == ["textfile.yml"], checks
     assert all(role_of(task)[0] not in ("copilotos_notify", "copilotos_metrics") for task in section["rescue"])
 
 
