@@ -59,36 +59,36 @@ def test_the_outcome_and_the_metrics_are_in_always_after_the_reports() -> None:
     assert report < after and report < metrics
     assert "copilotos_changing" in conditions(section["always"][after]), "only runs that changed or tried to"
     assert "copilotos_refused" in conditions(section["always"][metrics]), "a refused run must not write metrics"
+    assert all(role_of(task)[0] not in ("copilotos_notify", "copilotos_metrics") for task in section["rescue"])
+
+
+def assert_checked_by_the_role_only(setting: str, role: str, files: list[Path], expected: str) -> None:
+    """``setting`` has one check, in ``expected`` of ``role``: the playbook never restates it, and validates the
+    role's settings up front, before the state read."""
+    section = main_block()
+    for task in section["block"] + section["always"]:
+        assert setting not in conditions(task), task["name"]
+    roles = [role_of(task) for task in section["block"]]
+    assert roles.index((role, "validate")) < roles.index(("copilotos_preflight", None))
+    checks = [path.name for path in files if "%s |" % setting in path.read_text(encoding="utf-8")]
+    assert checks == [expected], checks
 
 
 def test_the_metrics_setting_is_checked_by_the_role_only() -> None:
     # Whether a textfile is asked for (copilotos_metrics_textfile_dir) is said once, in the role's textfile.yml;
-    # the playbook validates the settings up front and includes the role for every run that was not refused.
-    section = main_block()
-    for task in section["block"] + section["always"]:
-        assert "copilotos_metrics_textfile_dir" not in conditions(task), task["name"]
-    roles = [role_of(task) for task in section["block"]]
-    assert roles.index(("copilotos_metrics", "validate")) < roles.index(("copilotos_preflight", None))
+    # the playbook includes the role for every run that was not refused.
     tasks = ROOT / "roles" / "copilotos_metrics" / "tasks"
-    checks = [path.name for path in sorted(tasks.glob("*.yml"))
-              if "copilotos_metrics_textfile_dir | length" in path.read_text(encoding="utf-8")]
-    assert checks == ["textfile.yml"], checks
-    assert all(role_of(task)[0] not in ("copilotos_notify", "copilotos_metrics") for task in section["rescue"])
+    assert_checked_by_the_role_only("copilotos_metrics_textfile_dir", "copilotos_metrics",
+                                    sorted(tasks.glob("*.yml")), "textfile.yml")
 
 
 def test_the_webhook_setting_is_checked_by_the_role_only() -> None:
     # copilotos_notify_url has one check, in roles/copilotos_notify (vars/main.yml): the playbook includes the
     # role at its points of the run, and validates its settings up front whether or not a URL is set (every
     # include of before.yml or after.yml validates them again, and must not fail late in the run).
-    section = main_block()
-    for task in section["block"] + section["always"]:
-        assert "copilotos_notify_url" not in conditions(task), task["name"]
-    roles = [role_of(task) for task in section["block"]]
-    assert roles.index(("copilotos_notify", "validate")) < roles.index(("copilotos_preflight", None))
     role = ROOT / "roles" / "copilotos_notify"
-    checks = [path.name for path in [*sorted((role / "tasks").glob("*.yml")), role / "vars" / "main.yml"]
-              if "copilotos_notify_url |" in path.read_text(encoding="utf-8")]
-    assert checks == ["main.yml"], checks
+    assert_checked_by_the_role_only("copilotos_notify_url", "copilotos_notify",
+                                    [*sorted((role / "tasks").glob("*.yml")), role / "vars" / "main.yml"], "main.yml")
 
 
 def test_the_metrics_role_knows_an_audit_by_the_run_mode_alone() -> None:
