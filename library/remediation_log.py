@@ -36,7 +36,8 @@ options:
   release_lock:
     description:
       - The run lock this run holds, released after the append and the read, with the rules of
-        M(run_lock) C(state=absent) (the file goes only when it still names O(release_lock.owner)).
+        M(copilotos.remediation.run_lock) C(state=absent) (the file goes only when it still names
+        O(release_lock.owner)).
       - The log line is the run's last write on the target, so the end of a run needs no separate
         release call. Not in check mode, which holds no lock.
     type: dict
@@ -46,7 +47,7 @@ options:
         type: path
         required: true
       owner:
-        description: The holder this run wrote into the lock (see M(run_lock)).
+        description: The holder this run wrote into the lock (see M(copilotos.remediation.run_lock)).
         type: dict
         required: true
 extends_documentation_fragment:
