@@ -86,8 +86,12 @@ def test_targets_carry_each_hosts_docker_engine(tmp_path: Path) -> None:
 
 
 def test_make_watch_runs_the_script_with_the_window_and_inventory() -> None:
-    result = subprocess.run(["make", "-n", "watch", "INVENTORY=inventory/production", "WATCH_WINDOW=30 minutes"],
-                            cwd=ROOT, capture_output=True, text=True, check=False)
+    # A make of its own: under `make test` the parent's MAKEFLAGS and MAKELEVEL would add its
+    # "Entering directory" lines and flags.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
+    result = subprocess.run(["make", "--no-print-directory", "-n", "watch", "INVENTORY=inventory/production",
+                             "WATCH_WINDOW=30 minutes"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            check=False)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines == ["scripts/setup-toolchain.sh",
